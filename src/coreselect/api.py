@@ -1,0 +1,84 @@
+"""The one front door: :func:`select`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from coreselect import registry
+from coreselect.budget import Allocation, Budget
+from coreselect.errors import InputError
+from coreselect.pool import Pool
+from coreselect.subset import Subset
+
+_INPUT_NAMES = {"labels", "targets", "oracle"}
+
+
+def check_inputs(method: Any, pool: Pool) -> None:
+    """Raise :class:`InputError` listing everything `method` needs that `pool` lacks."""
+    needs = method.requires()
+    missing = [x for x in sorted(needs & _INPUT_NAMES) if getattr(pool, x) is None]
+    missing += [f"signal {s!r}" for s in sorted(needs - _INPUT_NAMES) if s not in pool.signals]
+    if missing:
+        listing = ", ".join(sorted(needs)) or "features only"
+        raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing})")
+
+
+def run(method: Any, pool: Pool, budget: Budget, seed: int | None) -> Subset:
+    """Run an instantiated method on a validated pool; records parameters, seed and timing."""
+    check_inputs(method, pool)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    subset = method.select(pool, budget, rng)
+    elapsed = time.perf_counter() - t0
+    params = {k: v for k, v in dataclasses.asdict(method).items()}
+    if not isinstance(budget.allocation, str) or budget.allocation != "proportional":
+        params["allocation"] = (
+            budget.allocation if isinstance(budget.allocation, str) else {str(k): v for k, v in budget.allocation.items()}
+        )
+    n_queries = pool.oracle.n_queries if pool.oracle is not None else subset.n_queries
+    return dataclasses.replace(
+        subset,
+        method=method.name,
+        params=params,
+        seed=seed,
+        n_queries=n_queries,
+        timings={**subset.timings, "select": elapsed},
+    )
+
+
+def select(
+    method: str,
+    features: Any,
+    labels: Any = None,
+    targets: Any = None,
+    signals: Mapping[str, Any] | None = None,
+    oracle: Callable[[np.ndarray], Any] | Any = None,
+    fraction: float | None = None,
+    size: int | None = None,
+    allocation: Allocation = "proportional",
+    seed: int | None = 0,
+    **params: Any,
+) -> Subset:
+    """Select a weighted subset with method `method` (see ``coreselect.available_methods()``).
+
+    Give exactly one of `fraction` (of n) or `size`. `allocation` splits the budget over classes for
+    per-class methods (``"proportional"``, ``"balanced"`` or ``{class: size}``). `params` are the
+    method's own hyper-parameters. The same inputs and `seed` give the same subset.
+
+    >>> import numpy as np, coreselect
+    >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype("float32")
+    >>> s = coreselect.select("kcenter", features=X, fraction=0.05, seed=0)
+    >>> len(s), round(s.weights.sum())
+    (50, 1000)
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
+    impl = registry.make(method, params)
+    pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
+    budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)
+    return run(impl, pool, budget, None if seed is None else int(seed))

@@ -1,0 +1,106 @@
+"""`Budget`: how many examples to select, and how that number splits over classes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+from coreselect.errors import InputError
+
+Allocation = Union[str, Mapping[int, float]]
+ALLOCATIONS = ("proportional", "balanced")
+
+
+def _largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
+    """Integers close to `quotas` that sum to exactly `total` (Hamilton's method; ties to the lower index)."""
+    base = np.floor(quotas).astype(np.int64)
+    short = total - int(base.sum())
+    if short > 0:
+        order = np.argsort(-(quotas - base), kind="stable")
+        base[order[:short]] += 1
+    return base
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Select `total` of `n` examples; `allocation` splits it over classes.
+
+    * ``"proportional"`` (default): class c gets ``total · n_c / n``, rounded by largest remainder.
+    * ``"balanced"``: an equal share per class (remainder to the largest classes).
+    * a mapping ``{class: size}`` (ints) or ``{class: fraction of that class}`` (floats in [0, 1]);
+      the mapped sizes then replace `total` (classes left out get nothing).
+
+    Rounding always sums to exactly `total`; a class with fewer members than its share is an error.
+    """
+
+    total: int
+    n: int
+    allocation: Allocation = field(default="proportional")
+
+    @classmethod
+    def from_request(
+        cls,
+        n: int,
+        fraction: float | None = None,
+        size: int | None = None,
+        allocation: Allocation = "proportional",
+    ) -> Budget:
+        if (fraction is None) == (size is None):
+            raise InputError("give exactly one of fraction or size")
+        if fraction is not None:
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or math.isnan(fraction):
+                raise InputError(f"fraction must be a number in (0, 1], got {fraction!r}")
+            if not 0 < fraction <= 1:
+                raise InputError(f"fraction must be in (0, 1], got {fraction}")
+            total = max(1, int(round(fraction * n)))
+        else:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise InputError(f"size must be an integer, got {size!r}")
+            if not 1 <= size <= n:
+                raise InputError(f"size must be in [1, n] = [1, {n}], got {size}")
+            total = int(size)
+        if isinstance(allocation, str) and allocation not in ALLOCATIONS:
+            raise InputError(f"allocation must be one of {ALLOCATIONS} or a mapping, got {allocation!r}")
+        return cls(total=total, n=n, allocation=allocation)
+
+    def split(self, class_sizes: Mapping[int, int]) -> dict[int, int]:
+        """Per-class budgets `{class: m_c}` summing to :attr:`total` (or the mapping's sum)."""
+        labels = list(class_sizes)
+        sizes = np.array([class_sizes[c] for c in labels], dtype=np.int64)
+        if isinstance(self.allocation, Mapping):
+            shares = self._mapped(labels, sizes)
+        elif self.allocation == "balanced":
+            base = np.full(len(labels), self.total // len(labels), dtype=np.int64)
+            base[np.argsort(-sizes, kind="stable")[: self.total - int(base.sum())]] += 1
+            shares = base
+        else:
+            shares = _largest_remainder(sizes * (self.total / sizes.sum()), self.total)
+        over = shares > sizes
+        if over.any():
+            c = labels[int(np.flatnonzero(over)[0])]
+            raise InputError(
+                f"class {c} has {class_sizes[c]} members but its share of the budget is "
+                f"{int(shares[labels.index(c)])} ({self.allocation if isinstance(self.allocation, str) else 'mapping'}"
+                " allocation); lower the budget or use proportional allocation"
+            )
+        if shares.sum() < 1:
+            raise InputError("the allocation selects no example at all")
+        return dict(zip(labels, shares.tolist()))
+
+    def _mapped(self, labels: list[int], sizes: np.ndarray) -> np.ndarray:
+        mapping = dict(self.allocation)  # type: ignore[arg-type]
+        unknown = set(mapping) - set(labels)
+        if unknown:
+            raise InputError(f"allocation names classes that do not exist: {sorted(unknown)}")
+        values = np.array([mapping.get(c, 0) for c in labels], dtype=np.float64)
+        if np.any(values < 0) or not np.all(np.isfinite(values)):
+            raise InputError("allocation values must be finite and >= 0")
+        if all(isinstance(v, (int, np.integer)) for v in mapping.values()):
+            return values.astype(np.int64)
+        if np.any(values > 1):
+            raise InputError("an allocation of fractions needs values in [0, 1] (or give integer sizes)")
+        return np.round(values * sizes).astype(np.int64)

@@ -1,0 +1,5 @@
+"""Errors raised by coreselect."""
+
+
+class InputError(ValueError):
+    """Bad input from the user: raised before any heavy work, with a message naming the problem."""

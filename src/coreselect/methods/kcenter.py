@@ -1,0 +1,70 @@
+"""k-center greedy (Sener & Savarese, "Active Learning for CNNs: A Core-Set Approach", ICLR 2018)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coreselect.budget import Budget
+from coreselect.geometry import sq_norms
+from coreselect.methods._perclass import select_per_class
+from coreselect.pool import Pool
+from coreselect.progress import progress
+from coreselect.registry import MethodBase, register
+from coreselect.subset import Subset
+
+
+def kcenter_greedy(x: np.ndarray, m: int, rng: np.random.Generator,
+                   initial: np.ndarray | None = None) -> np.ndarray:
+    """`m` new rows of `x` chosen greedily: each is ``argmax_i min_{j∈S} ‖x_i − x_j‖`` (S grows).
+
+    S starts as `initial` (row indices, not returned) or, without one, a uniformly random row (returned
+    as the first choice). Only the running minima are kept: time O(m·n·d), memory O(n) beyond `x`.
+    Ties go to the lowest index.
+    """
+    n = x.shape[0]
+    norms = sq_norms(x)
+    mins = np.full(n, np.inf, dtype=np.float32)
+
+    def absorb(j: int) -> None:
+        d = norms - 2 * (x @ x[j]) + norms[j]
+        np.minimum(mins, np.maximum(d, 0), out=mins)
+
+    chosen = np.empty(m, dtype=np.int64)
+    start = 0
+    if initial is None or len(initial) == 0:
+        chosen[0] = rng.integers(n)
+        absorb(int(chosen[0]))
+        start = 1
+    else:
+        for j in np.asarray(initial, dtype=np.int64):
+            absorb(int(j))
+    for t in progress(range(start, m), total=m - start, desc="k-center"):
+        j = int(np.argmax(mins))
+        chosen[t] = j
+        absorb(j)
+    return chosen
+
+
+@register("kcenter")
+@dataclass(frozen=True)
+class KCenter(MethodBase):
+    """k-center greedy coreset of the features (global, or per class with ``per_class=True``).
+
+    Sener & Savarese 2018, Algorithm 1. Unweighted (n/m). Time O(m·n·d), memory O(n) beyond the features.
+    """
+
+    per_class: bool = False
+    reference = "Sener & Savarese 2018"
+
+    def requires(self) -> frozenset[str]:
+        return frozenset({"labels"}) if self.per_class else frozenset()
+
+    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        x = pool.dense_features(self.name)
+        if self.per_class:
+            idx = select_per_class(pool, budget, lambda rows, m: rows[kcenter_greedy(x[rows], m, rng)])
+        else:
+            idx = kcenter_greedy(x, budget.total, rng)
+        return Subset.uniform_weights(idx, pool.n)
