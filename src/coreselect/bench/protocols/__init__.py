@@ -1,0 +1,1 @@
+"""One module per protocol, each defining ``run(config: BenchConfig, store: ResultStore) -> None``."""
