@@ -45,6 +45,8 @@ class MethodBase:
     needs: typing.ClassVar[frozenset[str]] = frozenset()
     weighted: typing.ClassVar[bool] = False
     reference: typing.ClassVar[str] = ""
+    #: What the bench passes as features: plain embeddings, or last-layer gradient embeddings.
+    embedding: typing.ClassVar[str] = "features"
 
     def requires(self) -> frozenset[str]:
         return self.needs
