@@ -19,7 +19,7 @@ FORMAT_VERSION = 1
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no wall-clock time, so equal subsets are equal bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Subset:
     """Chosen `indices (m,)` (unique, int64) into a pool of `n` examples, with `weights (m,) > 0`.
 
@@ -63,6 +63,18 @@ class Subset:
         """Unweighted selection: each of the m chosen examples stands for n/m (the weight convention)."""
         idx = np.asarray(indices, dtype=np.int64)
         return cls(indices=idx, weights=np.full(idx.size, n / max(idx.size, 1)), n=n, **meta)
+
+    def __eq__(self, other: object) -> bool:
+        """Same indices (in order), weights, pool size and metadata; timings are ignored."""
+        if not isinstance(other, Subset):
+            return NotImplemented
+        return (
+            np.array_equal(self.indices, other.indices)
+            and np.array_equal(self.weights, other.weights)
+            and self.metadata() == other.metadata()
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking arrays inside: not hashable
 
     def __len__(self) -> int:
         return int(self.indices.size)

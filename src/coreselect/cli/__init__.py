@@ -1,0 +1,1 @@
+"""The ``coreselect`` command line: a thin layer over the library."""

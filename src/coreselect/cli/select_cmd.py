@@ -1,0 +1,70 @@
+"""``coreselect select METHOD …``: run one method on arrays from files and write the subset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from coreselect import api, registry
+from coreselect.budget import Budget
+from coreselect.cli.common import check_output_path, parse_allocation, parse_assignments
+from coreselect.errors import InputError
+from coreselect.pool import Pool
+
+#: Arrays of a ``--signals-from`` file that are inputs, not signals.
+_NOT_SIGNALS = {"features", "labels", "targets", "x_test", "y_test", "features_test", "labels_test"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("select", help="select a subset with one method", description=__doc__)
+    p.add_argument("method", help="method name (see `coreselect methods`)")
+    p.add_argument("--features", help="(n, d) features: .npy, .npz, .csv or .parquet")
+    p.add_argument("--key", help="array name inside an .npz features file")
+    p.add_argument("--labels", help="(n,) integer class labels")
+    p.add_argument("--targets", help="(n,) regression targets")
+    p.add_argument("--signal", action="append", default=[], metavar="NAME=FILE", help="a per-example signal")
+    p.add_argument("--signals-from", metavar="SIGNALS.npz", help="signals (and features/labels) from `coreselect score`")
+    p.add_argument("--oracle", metavar="FILE", help="(n,) per-example loss values, read only where queried")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--fraction", type=float, help="fraction of n to select, in (0, 1]")
+    size.add_argument("--size", type=int, help="number of examples to select")
+    p.add_argument("--allocation", default="proportional",
+                   help="class split: proportional, balanced, or CLASS=SIZE,CLASS=SIZE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter")
+    p.add_argument("--out", required=True, help="output subset file (.npz)")
+    p.set_defaults(func=run)
+
+
+def _load_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    from coreselect.data import load_array, load_arrays_npz
+
+    bundle = load_arrays_npz(args.signals_from) if args.signals_from else {}
+    features = load_array(args.features, key=args.key) if args.features else bundle.get("features")
+    if features is None:
+        raise InputError("--features is required (or a --signals-from file that holds 'features')")
+    signals = {k: v for k, v in bundle.items() if k not in _NOT_SIGNALS and getattr(v, "ndim", 0) == 1}
+    for name, path in parse_assignments(args.signal, "--signal").items():
+        signals[name] = load_array(path)
+    return {
+        "features": features,
+        "labels": load_array(args.labels) if args.labels else bundle.get("labels"),
+        "targets": load_array(args.targets) if args.targets else bundle.get("targets"),
+        "signals": signals,
+        "oracle": load_array(args.oracle).reshape(-1) if args.oracle else None,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.out)
+    params = {k: registry.parse_param(args.method, k, v) for k, v in parse_assignments(args.param, "--param").items()}
+    method = registry.make(args.method, params)
+    inputs = _load_inputs(args)
+    pool = Pool.build(**inputs)
+    budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
+                                 allocation=parse_allocation(args.allocation))
+    subset = api.run(method, pool, budget, args.seed)
+    subset.save(out)
+    print(f"selected {len(subset)} of {pool.n} with {args.method} -> {out}")
+    return 0

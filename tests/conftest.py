@@ -1,0 +1,21 @@
+"""Shared fixtures: small synthetic data, and the location of the optional real datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def blobs():
+    """600 float32 points in 8-D, three labelled Gaussian blobs of unequal size (300, 200, 100)."""
+    rng = np.random.default_rng(0)
+    sizes = (300, 200, 100)
+    centers = rng.normal(scale=4, size=(3, 8))
+    x = np.concatenate([rng.normal(size=(s, 8)) + c for s, c in zip(sizes, centers)]).astype(np.float32)
+    y = np.repeat(np.arange(3), sizes)
+    return x, y

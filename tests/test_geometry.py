@@ -1,0 +1,52 @@
+"""Blocked distances, nearest neighbours and k-means helpers against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coreselect.geometry import kmeans, knn, nearest, pairwise_blocks, recall, snap_to_data, sq_dists
+
+
+def _brute(x, y):
+    return ((x[:, None, :].astype(np.float64) - y[None, :, :]) ** 2).sum(-1)
+
+
+def test_blocks_cover_and_match_brute_force():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(1000, 16)).astype(np.float32), rng.normal(size=(37, 16)).astype(np.float32)
+    blocks = list(pairwise_blocks(x, y, budget=37 * 4 * 100))  # 100 rows per block
+    assert len(blocks) == 10 and blocks[-1][1] == 1000
+    full = np.concatenate([b[2] for b in blocks])
+    np.testing.assert_allclose(full, _brute(x, y), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(sq_dists(x[:5], y), _brute(x[:5], y), rtol=1e-4, atol=1e-3)
+
+
+def test_nearest_and_snap():
+    rng = np.random.default_rng(1)
+    x, c = rng.normal(size=(500, 8)).astype(np.float32), rng.normal(size=(20, 8)).astype(np.float32)
+    idx, dist = nearest(x, c)
+    brute = _brute(x, c)
+    assert (idx == brute.argmin(1)).all()
+    np.testing.assert_allclose(dist, brute.min(1), rtol=1e-4, atol=1e-4)
+    assert (snap_to_data(x, c, budget=20 * 4 * 64) == brute.argmin(0)).all()
+
+
+def test_knn_exact_and_ivf_recall():
+    rng = np.random.default_rng(2)
+    centers = rng.normal(scale=5, size=(20, 16))
+    x = (centers[rng.integers(0, 20, 6000)] + rng.normal(size=(6000, 16))).astype(np.float32)
+    vals, idx = knn(x[:300], 5)
+    assert (idx[:, 0] == np.arange(300)).all()  # self first
+    brute = _brute(x[:300], x[:300])
+    assert (np.sort(idx, 1) == np.sort(np.argsort(brute, 1)[:, :5], 1)).all()
+    _, exact = knn(x, 10)
+    _, approx = knn(x, 10, exact=False, nprobe=8)
+    assert recall(approx, exact) > 0.8
+    _, again = knn(x, 10, exact=False, nprobe=8)
+    assert (again == approx).all()  # deterministic
+
+
+def test_kmeans_deterministic():
+    x = np.random.default_rng(3).normal(size=(2000, 4)).astype(np.float32)
+    a, b = kmeans(x, 8, seed=5), kmeans(x, 8, seed=5)
+    assert a.shape == (8, 4) and np.array_equal(a, b)
