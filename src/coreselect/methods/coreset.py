@@ -1,0 +1,137 @@
+"""Tuned coresets for classification: per-class sensitivity sampling with a deterministic part.
+
+Reference: "Improving Model Classification by Optimizing the Training Dataset" (arXiv 2507.16729),
+§2.2 (deterministic sampling and the weight strategies `keep` / `inv` / `prop`), §2.3 (class-wise
+allocation), §4.1 (sensitivities). METHODS.md, "Tuned coresets for classification".
+
+Inside class c with budget `m_c`, prior weights `w` (all 1), `W_c = Σ_c w` and sensitivities `s`
+(`p_i = s_i / Σ_c s`): the top `k = ⌊d·m_c⌋` by `s` are taken (set D); `m_c − k` draws are made i.i.d.
+from the rest ∝ `s` (`p′_i = s_i / Σ_{c∖D} s`); repeated draws are merged by adding their weights.
+Weights per draw or deterministic example:
+
+* ``inv``  — `w_i / (m_c p_i)` for every chosen example (the classical estimator; unbiased at d = 0);
+* ``keep`` — D keeps `w_i`; a draw gets `w_i / ((m_c − k) p′_i)` (unbiased for every d);
+* ``prop`` — the ``keep`` weights of D rescaled to sum to `(k/m_c)·W_c`, those of the draws to
+  `(1 − k/m_c)·W_c` (k/m_c is d after rounding, so the class always totals `W_c`).
+
+`d = 0`, ``proportional`` allocation and ``inv`` is the vanilla sensitivity-sampling coreset (``keep``
+equals ``inv`` at d = 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from coreselect.budget import Budget
+from coreselect.errors import InputError
+from coreselect.geometry.sensitivities import SENSITIVITIES, sensitivity
+from coreselect.methods._perclass import class_budgets
+from coreselect.pool import Pool
+from coreselect.registry import MethodBase, register
+from coreselect.subset import Subset
+
+WEIGHTINGS = ("keep", "inv", "prop")
+
+
+def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: str,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One class: `(positions, weights)` of `m` picks (deterministic top-k + i.i.d. draws) with prior w = 1.
+
+    `positions` index into `scores` and may repeat (draws); merge with :meth:`Subset.from_draws`.
+    Time O(n_c log n_c) (the top-k sort), memory O(n_c).
+    """
+    n_c = scores.size
+    k = min(int(np.floor(deterministic * m + 1e-9)), m)
+    order = np.argsort(-scores, kind="stable")
+    top, rest = order[:k], np.sort(order[k:])
+    draws_n = m - k
+    p = scores / scores.sum()
+    if draws_n and rest.size == 0:
+        raise InputError(f"a class of {n_c} examples cannot take {m} picks")
+    draws = np.empty(0, dtype=np.int64)
+    p_rest = np.empty(0)
+    if draws_n:
+        p_rest = scores[rest] / scores[rest].sum()
+        pick = rng.choice(rest.size, size=draws_n, replace=True, p=p_rest)
+        draws, p_rest = rest[pick], p_rest[pick]
+    if weighting == "inv":
+        w_top, w_draw = 1.0 / (m * p[top]), 1.0 / (m * p[draws])
+    else:
+        w_top, w_draw = np.ones(k), 1.0 / (draws_n * p_rest) if draws_n else np.empty(0)
+        if weighting == "prop":
+            if k:
+                w_top = w_top * ((k / m) * n_c / w_top.sum())
+            if draws_n:
+                w_draw = w_draw * ((draws_n / m) * n_c / w_draw.sum())
+    return np.concatenate([top, draws]), np.concatenate([w_top, w_draw])
+
+
+def sample_coreset(plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, deterministic: float,
+                   weighting: str, rng: np.random.Generator) -> Subset:
+    """Merge :func:`sample_class` over `plan = [(class rows, m_c, class scores)]` into one Subset.
+
+    The scores are computed once and reused here, which is what makes grid tuning cheap.
+    """
+    idx, w = [], []
+    for rows, m, scores in plan:
+        pos, weights = sample_class(scores, m, deterministic, weighting, rng)
+        idx.append(rows[pos])
+        w.append(weights)
+    return Subset.from_draws(np.concatenate(idx), np.concatenate(w), n)
+
+
+def class_scores(pool: Pool, kind: str, lewis_iters: int = 20) -> dict[int, np.ndarray]:
+    """`{class: sensitivities of its rows}` (rows in :meth:`Pool.members` order), each on `[X_c | 1]`."""
+    return {c: sensitivity(pool.features[rows], kind, lewis_iters=lewis_iters)
+            for c, rows in pool.members().items()}
+
+
+def check_classes(pool: Pool) -> None:
+    if pool.labels is None:
+        raise InputError("method 'coreset' needs labels")
+    classes = np.unique(pool.labels)
+    if classes.size < 2:
+        raise InputError(f"method 'coreset' needs at least two classes; labels hold only {classes.tolist()}")
+
+
+@register("coreset")
+@dataclass(frozen=True)
+class Coreset(MethodBase):
+    """Per-class sensitivity coreset with a deterministic fraction and a weight strategy (module docstring).
+
+    Parameters: ``sensitivity`` (``unified`` | ``leverage`` | ``lewis``), ``deterministic`` d ∈ [0, 1],
+    ``weighting`` (``keep`` | ``inv`` | ``prop``), ``lewis_iters``. The class split comes from the
+    front door's ``allocation`` (``proportional``, ``balanced``, ``{class: size or fraction}``).
+    Dense or CSR features. Time: the per-class sensitivity (O(nnz·d + d³) per class, × ``lewis_iters``
+    for ``lewis``) plus O(n log n) sampling; memory O(n + d²) beyond the features.
+    """
+
+    sensitivity: Literal["unified", "leverage", "lewis"] = "unified"
+    deterministic: float = 0.0
+    weighting: Literal["keep", "inv", "prop"] = "keep"
+    lewis_iters: int = 20
+
+    needs = frozenset({"labels"})
+    weighted = True
+    reference = "Tuned coresets for classification (arXiv 2507.16729)"
+
+    def __post_init__(self) -> None:
+        if self.sensitivity not in SENSITIVITIES:
+            raise InputError(f"sensitivity must be one of {SENSITIVITIES}, got {self.sensitivity!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise InputError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if isinstance(self.deterministic, bool) or not 0.0 <= float(self.deterministic) <= 1.0:
+            raise InputError(f"deterministic must be a fraction in [0, 1], got {self.deterministic!r}")
+        if isinstance(self.lewis_iters, bool) or not isinstance(self.lewis_iters, int) or self.lewis_iters < 1:
+            raise InputError(f"lewis_iters must be an integer ≥ 1, got {self.lewis_iters!r}")
+
+    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        check_classes(pool)
+        plan = class_budgets(pool, budget)  # checks every class share before any heavy work
+        plan = [(rows, m, sensitivity(pool.features[rows], self.sensitivity, lewis_iters=self.lewis_iters))
+                for rows, m in plan]
+        return sample_coreset(plan, pool.n, float(self.deterministic), self.weighting, rng)

@@ -1,0 +1,170 @@
+"""The `coreset` method: allocation, deterministic fraction, weight strategies, unbiasedness, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coreselect
+from coreselect.errors import InputError
+from coreselect.geometry.sensitivities import sensitivity
+from coreselect.methods.coreset import sample_class
+
+
+def _data(n: int = 600, d: int = 6, pos: float = 0.15, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < pos).astype(np.int64)
+    x = (rng.standard_t(3, size=(n, d)) + y[:, None]).astype(np.float32)
+    return x, y
+
+
+def _multiplicity(s, x, y, shares, kind="unified"):
+    """Draw counts recovered from `inv` weights at d = 0: weight = count / (m_c p_i)."""
+    counts = np.empty(len(s))
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        p = sensitivity(x[rows], kind)
+        p = p / p.sum()
+        mine = y[s.indices] == c
+        counts[mine] = s.weights[mine] * shares[c] * p[np.searchsorted(rows, s.indices[mine])]
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["unified", "leverage", "lewis"])
+def test_inv_weighted_class_sizes_are_unbiased(kind):
+    x, y = _data(n=300)
+    sizes = np.bincount(y)
+    totals = np.array([
+        [s.weights[y[s.indices] == c].sum() for c in (0, 1)]
+        for s in (coreselect.select("coreset", features=x, labels=y, size=30, sensitivity=kind,
+                                    weighting="inv", seed=seed) for seed in range(300))
+    ])
+    mean, se = totals.mean(axis=0), totals.std(axis=0, ddof=1) / np.sqrt(len(totals))
+    assert np.all(np.abs(mean - sizes) < 4 * se), (mean, sizes, se)
+
+
+def test_keep_is_unbiased_with_a_deterministic_part():
+    x, y = _data(n=300, seed=1)
+    totals = np.array([
+        coreselect.select("coreset", features=x, labels=y, size=40, deterministic=0.5, weighting="keep",
+                          seed=seed).weights.sum()
+        for seed in range(300)
+    ])
+    assert abs(totals.mean() - 300) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+
+
+def test_draws_sum_exactly_to_the_budget():
+    x, y = _data()
+    s = coreselect.select("coreset", features=x, labels=y, size=60, weighting="inv", seed=3)
+    shares = coreselect.Budget(60, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())})
+    counts = _multiplicity(s, x, y, shares)
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-6)
+    assert round(counts.sum()) == 60
+    for c in (0, 1):
+        assert round(counts[y[s.indices] == c].sum()) == shares[c]
+
+
+def test_d1_is_deterministic_top_m_per_class():
+    x, y = _data(seed=2)
+    a = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=0)
+    b = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=99)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    expected = []
+    for c, m_c in coreselect.Budget(50, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())}).items():
+        rows = np.flatnonzero(y == c)
+        s = sensitivity(x[rows], "unified")
+        expected.append(rows[np.argsort(-s, kind="stable")[:m_c]])
+    np.testing.assert_array_equal(a.indices, np.sort(np.concatenate(expected)))
+    np.testing.assert_allclose(a.weights, 1.0)  # keep: deterministic examples keep their prior weight
+
+
+def test_prop_splits_class_mass_by_d():
+    x, y = _data(seed=3)
+    s = coreselect.select("coreset", features=x, labels=y, size=80, deterministic=0.5, weighting="prop", seed=0)
+    for c in (0, 1):
+        assert s.weights[y[s.indices] == c].sum() == pytest.approx((y == c).sum())
+
+
+def test_balanced_gives_equal_counts_and_errors_when_a_class_is_too_small():
+    x, y = _data(seed=4)
+    s = coreselect.select("coreset", features=x, labels=y, size=60, allocation="balanced", deterministic=1.0)
+    assert np.bincount(y[s.indices]).tolist() == [30, 30]
+    small = int((y == 1).sum())
+    with pytest.raises(InputError, match="class 1 has .* members"):
+        coreselect.select("coreset", features=x, labels=y, size=2 * small + 10, allocation="balanced")
+
+
+def test_mapping_of_sizes_and_fractions():
+    x, y = _data(seed=5)
+    s = coreselect.select("coreset", features=x, labels=y, size=10, allocation={0: 20, 1: 15}, deterministic=1.0)
+    assert np.bincount(y[s.indices]).tolist() == [20, 15]
+    s = coreselect.select("coreset", features=x, labels=y, size=10, allocation={0: 0.1, 1: 0.5}, deterministic=1.0)
+    assert np.bincount(y[s.indices]).tolist() == [round(0.1 * (y == 0).sum()), round(0.5 * (y == 1).sum())]
+    with pytest.raises(InputError, match="class 1 has"):
+        coreselect.select("coreset", features=x, labels=y, size=10, allocation={0: 5, 1: 10_000})
+
+
+def test_sparse_features_equal_dense():
+    x, y = _data(seed=6)
+    x[np.abs(x) < 0.8] = 0
+    a = coreselect.select("coreset", features=sp.csr_matrix(x), labels=y, size=40, seed=1)
+    b = coreselect.select("coreset", features=x, labels=y, size=40, seed=1)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=1e-6)
+
+
+def test_determinism_and_recorded_params():
+    x, y = _data(seed=7)
+    a = coreselect.select("coreset", features=x, labels=y, size=40, seed=5, deterministic=0.25)
+    b = coreselect.select("coreset", features=x, labels=y, size=40, seed=5, deterministic=0.25)
+    c = coreselect.select("coreset", features=x, labels=y, size=40, seed=6, deterministic=0.25)
+    assert a == b and a != c
+    assert a.params["deterministic"] == 0.25 and a.method == "coreset"
+
+
+def test_bad_input():
+    x, y = _data(seed=8)
+    with pytest.raises(InputError, match="at least two classes"):
+        coreselect.select("coreset", features=x, labels=np.zeros_like(y), size=10)
+    with pytest.raises(InputError, match="labels"):
+        coreselect.select("coreset", features=x, size=10)
+    bad = sp.csr_matrix(x)
+    bad.data[5] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        coreselect.select("coreset", features=bad, labels=y, size=10)
+    with pytest.raises(InputError, match="deterministic"):
+        coreselect.select("coreset", features=x, labels=y, size=10, deterministic=1.5)
+    with pytest.raises(InputError, match="weighting"):
+        coreselect.select("coreset", features=x, labels=y, size=10, weighting="sqrt")
+    with pytest.raises(InputError, match="sensitivity"):
+        coreselect.select("coreset", features=x, labels=y, size=10, sensitivity="gradnorm")
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 40), d=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+       weighting=st.sampled_from(["keep", "inv", "prop"]), seed=st.integers(0, 2**16))
+def test_sample_class_properties(m, d, weighting, seed):
+    scores = np.random.default_rng(seed).pareto(1.5, size=50) + 1e-3
+    pos, w = sample_class(scores, m, d, weighting, np.random.default_rng(seed))
+    k = int(np.floor(d * m + 1e-9))
+    assert pos.size == m  # exactly m picks before duplicates are merged
+    assert np.unique(pos[:k]).size == k and not np.isin(pos[k:], pos[:k]).any()
+    assert np.all(w > 0) and np.all(np.isfinite(w))
+    if weighting == "prop":
+        assert w.sum() == pytest.approx(50.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(size=st.integers(2, 80), d=st.sampled_from([0.0, 0.5, 1.0]),
+       allocation=st.sampled_from(["proportional", "balanced"]), seed=st.integers(0, 1000))
+def test_subset_properties(size, d, allocation, seed):
+    x, y = _data(n=300, seed=9)
+    s = coreselect.select("coreset", features=x, labels=y, size=size, deterministic=d, allocation=allocation,
+                          seed=seed)
+    assert np.unique(s.indices).size == len(s) <= size
+    assert np.all(s.weights > 0)
+    if d == 1.0:
+        assert len(s) == size
