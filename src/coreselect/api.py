@@ -30,6 +30,8 @@ def check_inputs(method: Any, pool: Pool) -> None:
 
 def run(method: Any, pool: Pool, budget: Budget, seed: int | None) -> Subset:
     """Run an instantiated method on a validated pool; records parameters, seed and timing."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
     check_inputs(method, pool)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -45,7 +47,7 @@ def run(method: Any, pool: Pool, budget: Budget, seed: int | None) -> Subset:
         subset,
         method=method.name,
         params=params,
-        seed=seed,
+        seed=None if seed is None else int(seed),
         n_queries=n_queries,
         timings={**subset.timings, "select": elapsed},
     )
@@ -76,9 +78,7 @@ def select(
     >>> len(s), round(s.weights.sum())
     (50, 1000)
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
     impl = registry.make(method, params)
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
     budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)
-    return run(impl, pool, budget, None if seed is None else int(seed))
+    return run(impl, pool, budget, seed)
