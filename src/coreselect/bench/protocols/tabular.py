@@ -1,0 +1,166 @@
+"""`tabular` protocol: scikit-learn / XGBoost classifiers on coresets — full vs uniform vs vanilla vs tuned.
+
+METHODS.md, Protocols: "tabular"; the paper is arXiv 2507.16729 (tuned coresets). For each estimator
+and seed: optionally thin the positive class of train and test to a given share (``imbalance``), carve a
+stratified validation split from the training set (the test set is never used for tuning), then for
+each fraction of the remaining training set train and test-score the arms
+
+* ``full``    — every training example (budget recorded as 1.0);
+* ``uniform`` — uniform sample without replacement, unweighted;
+* ``vanilla`` — the ``coreset`` method with d = 0, proportional allocation, ``inv`` weights;
+* ``tuned``   — :func:`coreselect.tuning.tune` on the validation split at that size;
+* ``tuned+active`` — :func:`coreselect.tuning.refine` started from the tuned coreset.
+
+Arms come from ``--methods`` (default: all five). Options (``--option KEY=VALUE``):
+``estimator`` (comma list of logreg, linsvm, xgboost; default logreg), ``imbalance`` (positive share,
+e.g. 0.02; default: the data as it is), ``positive`` (label thinned; default 1), ``val`` (validation
+fraction of train, default 0.2), ``grid`` (``default`` or ``small``: d ∈ {0, 1}, allocation ∈
+{proportional, balanced}, weighting ∈ {keep, inv}), ``sensitivity`` (default unified), ``batch`` and
+``patience`` for active refinement (default 10% of the coreset, 3), ``max_rounds`` (default 10).
+Metrics: test ``f1`` (of the rarer class) and ``balanced_accuracy``, ``val_f1``, ``n_selected``,
+``n_positive``; timings: ``select``, ``tune``, ``refine``, ``train_subset``, ``train_full``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+import coreselect
+from coreselect.bench.config import BenchConfig
+from coreselect.bench.store import ResultStore
+from coreselect.errors import InputError
+from coreselect.progress import progress
+from coreselect.subset import Subset
+from coreselect.tuning.active import refine
+from coreselect.tuning.estimators import ESTIMATORS, fit_weighted, positive_label, resolve, scores
+from coreselect.tuning.grid import tune
+from coreselect.tuning.imbalance import keep_fraction_for_share, make_imbalanced
+
+ARMS = ("full", "uniform", "vanilla", "tuned", "tuned+active")
+SMALL_GRID = {"deterministic": (0.0, 1.0), "allocation": ("proportional", "balanced"), "weighting": ("keep", "inv")}
+
+
+def _options(config: BenchConfig) -> dict[str, Any]:
+    known = {"estimator", "imbalance", "positive", "val", "grid", "sensitivity", "batch", "patience", "max_rounds"}
+    unknown = set(config.options) - known
+    if unknown:
+        raise InputError(f"tabular protocol has no option {sorted(unknown)}; options: {sorted(known)}")
+    try:
+        opts = {
+            "estimators": tuple(e.strip() for e in config.option("estimator", "logreg").split(",") if e.strip()),
+            "imbalance": None if config.option("imbalance") in (None, "", "none") else float(config.option("imbalance")),
+            "positive": int(config.option("positive", "1")),
+            "val": float(config.option("val", "0.2")),
+            "grid": config.option("grid", "default"),
+            "sensitivity": config.option("sensitivity", "unified"),
+            "batch": None if config.option("batch") is None else int(config.option("batch")),
+            "patience": int(config.option("patience", "3")),
+            "max_rounds": int(config.option("max_rounds", "10")),
+        }
+    except ValueError as exc:
+        raise InputError(f"tabular protocol option: {exc}") from None
+    bad = [e for e in opts["estimators"] if e not in ESTIMATORS]
+    if bad or not opts["estimators"]:
+        raise InputError(f"estimator must be among {ESTIMATORS}, got {bad or '(none)'}")
+    if opts["grid"] not in ("default", "small"):
+        raise InputError(f"grid must be 'default' or 'small', got {opts['grid']!r}")
+    if not 0 < opts["val"] < 1:
+        raise InputError(f"val must be a fraction in (0, 1), got {opts['val']}")
+    return opts
+
+
+def _split(y: np.ndarray, val: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified `(train rows, validation rows)`, seeded."""
+    rng = np.random.default_rng([seed, 1])
+    val_rows = []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        val_rows.append(rows[: max(1, int(round(val * rows.size)))])
+    val_rows = np.sort(np.concatenate(val_rows))
+    return np.setdiff1d(np.arange(y.size), val_rows), val_rows
+
+
+def _variant(opts: dict[str, Any]) -> str:
+    return "original" if opts["imbalance"] is None else f"pos{opts['imbalance']:g}"
+
+
+def run(config: BenchConfig, store: ResultStore) -> None:
+    """Run every (estimator, seed, fraction, arm) not yet in `store` (module docstring)."""
+    opts = _options(config)
+    arms = tuple(config.methods) if set(config.methods) != {"uniform"} or len(config.methods) > 1 else ARMS
+    bad = [a for a in arms if a not in ARMS]
+    if bad:
+        raise InputError(f"tabular protocol arms must be among {ARMS}, got {bad}")
+    fractions = tuple(config.fractions)
+    if config.sizes:
+        raise InputError("the tabular protocol takes --fractions (of the training split), not --sizes")
+    for est_name in opts["estimators"]:
+        resolve(est_name)
+    from coreselect.data import load_dataset
+
+    data = load_dataset(config.dataset, root=config.data_root)
+    if data.task != "classification":
+        raise InputError(f"dataset {config.dataset!r} is not a classification dataset")
+    grid = SMALL_GRID if opts["grid"] == "small" else None
+    base = {"protocol": "tabular", "dataset": config.dataset, "variant": _variant(opts)}
+    jobs = [(e, s) for e in opts["estimators"] for s in range(config.seeds)]
+    for est_name, seed in progress(jobs, total=len(jobs), desc="tabular"):
+        keys = {(arm, f): {**base, "model": est_name, "method": arm, "budget": 1.0 if arm == "full" else f,
+                           "seed": seed} for arm in arms for f in (fractions if arm != "full" else (1.0,))}
+        if all(store.done(k) for k in keys.values()):
+            continue
+        x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
+        if opts["imbalance"] is not None:
+            share, pos = opts["imbalance"], opts["positive"]
+            x, y, _ = make_imbalanced(x, y, keep_fraction_for_share(y, share, pos), pos, seed=seed)
+            xt, yt, _ = make_imbalanced(xt, yt, keep_fraction_for_share(yt, share, pos), pos, seed=seed + 10_000)
+        tr, va = _split(y, opts["val"], seed)
+        x_tr, y_tr, x_va, y_va = x[tr], y[tr], x[va], y[va]
+        positive = positive_label(y_tr) if np.unique(y_tr).size == 2 else None
+        est = resolve(est_name, seed)
+
+        def evaluate(key: dict[str, Any], subset: Subset | None, timings: dict[str, float], **extra: Any) -> None:
+            t0 = time.perf_counter()
+            if subset is None:
+                model = fit_weighted(est, x_tr, y_tr, np.ones(y_tr.size))
+                timings = {**timings, "train_full": time.perf_counter() - t0}
+                sel = y_tr
+            else:
+                model = fit_weighted(est, x_tr[subset.indices], y_tr[subset.indices], subset.weights)
+                timings = {**timings, "train_subset": time.perf_counter() - t0}
+                sel = y_tr[subset.indices]
+            metrics = {**scores(yt, model.predict(xt), positive), "n_selected": int(sel.size),
+                       "n_positive": int((sel == positive).sum()) if positive is not None else 0, **extra}
+            store.append(key, metrics, timings, n_train=int(y_tr.size), n_test=int(yt.size))
+
+        if ("full", 1.0) in keys and not store.done(keys["full", 1.0]):
+            evaluate(keys["full", 1.0], None, {})
+        for f in fractions:
+            m = max(1, int(round(f * y_tr.size)))
+            if ("uniform", f) in keys and not store.done(keys["uniform", f]):
+                t0 = time.perf_counter()
+                sub = coreselect.select("uniform", features=x_tr, size=m, seed=seed)
+                evaluate(keys["uniform", f], sub, {"select": time.perf_counter() - t0})
+            if ("vanilla", f) in keys and not store.done(keys["vanilla", f]):
+                t0 = time.perf_counter()
+                sub = coreselect.select("coreset", features=x_tr, labels=y_tr, size=m, seed=seed,
+                                        sensitivity=opts["sensitivity"], deterministic=0.0, weighting="inv")
+                evaluate(keys["vanilla", f], sub, {"select": time.perf_counter() - t0})
+            todo = [a for a in ("tuned", "tuned+active") if (a, f) in keys and not store.done(keys[a, f])]
+            if not todo:
+                continue
+            g = dict(grid or {})
+            g.setdefault("sensitivity", (opts["sensitivity"],))
+            tuned = tune(x_tr, y_tr, x_va, y_va, est, sizes=(m,), grid=g, seed=seed)
+            row = tuned.best_rows[m]
+            best_params = {"val_f1": row["f1"], "deterministic": row["deterministic"]}
+            if "tuned" in todo:
+                evaluate(keys["tuned", f], tuned.best, {"tune": tuned.seconds}, **best_params)
+            if "tuned+active" in todo:
+                active = refine(tuned.best, x_tr, y_tr, x_va, y_va, est, batch=opts["batch"],
+                                patience=opts["patience"], max_rounds=opts["max_rounds"], seed=seed)
+                evaluate(keys["tuned+active", f], active.best, {"tune": tuned.seconds, "refine": active.seconds},
+                         val_f1=active.path[active.best_round]["f1"], active_rounds=active.best_round)
