@@ -1,0 +1,133 @@
+"""BOSS: diversity–difficulty Balanced One-shot Subset Selection (Acharya et al., ICLR 2024 submission;
+papers/boss.paper.md, Eq. 4–6 and Algorithm 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coreselect.budget import Budget
+from coreselect.errors import InputError
+from coreselect.geometry import facility
+from coreselect.methods._perclass import class_budgets
+from coreselect.methods.facility_location import GraphOptions, Optimizer
+from coreselect.methods.prune import HIGHER_IS_HARDER
+from coreselect.pool import Pool
+from coreselect.registry import MethodBase, register
+from coreselect.subset import Subset
+
+#: Default (peak, α, cutoff β) by subset fraction: the row with the largest fraction ≤ f applies.
+#: Chosen by the sweep in benchmarks/boss_schedule.py (results: benchmarks/results/boss-schedule.md),
+#: in the direction of the paper's guidance — small budgets: flat importance (diversity) and a stronger
+#: cutoff; larger budgets: the peak moves to harder examples and sharpens.
+SCHEDULE: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.5, 0.0, 0.1),
+    (0.05, 0.5, 1.0, 0.1),
+    (0.15, 0.7, 2.0, 0.05),
+    (0.4, 0.8, 2.0, 0.0),
+)
+
+
+def schedule(fraction: float) -> tuple[float, float, float]:
+    """Default `(peak, alpha, cutoff)` for a subset of `fraction` of the data."""
+    row = max((r for r in SCHEDULE if r[0] <= fraction), key=lambda r: r[0])
+    return row[1], row[2], row[3]
+
+
+def normalized_difficulty(values: np.ndarray, higher_is_harder: bool) -> np.ndarray:
+    """Min–max to [0, 1] with 1 = hardest; a constant signal maps to 0.5 (METHODS.md, BOSS step 2)."""
+    d = values if higher_is_harder else -values
+    lo, hi = float(d.min()), float(d.max())
+    if not hi > lo:
+        return np.full(d.size, 0.5)
+    return (d - lo) / (hi - lo)
+
+
+def importance(difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
+    """I = ((sin(π(D − c)) + 1) / 2)^α with c = peak + 1.5 (Eq. 4): maximal at D = peak, flat for α = 0."""
+    base = (np.sin(np.pi * (difficulty - (peak + 1.5))) + 1) / 2
+    return np.power(np.clip(base, 0, 1), alpha)
+
+
+def after_cutoff(aum: np.ndarray, cutoff: float) -> np.ndarray:
+    """Positions kept after dropping the ⌊cutoff·n⌋ lowest-AUM ones (ties: lower position dropped first), sorted."""
+    drop = int(np.floor(cutoff * aum.size))
+    return np.sort(np.argsort(aum, kind="stable")[drop:])
+
+
+@register("boss")
+@dataclass(frozen=True)
+class BOSS(MethodBase):
+    """Per class: AUM cutoff, then greedy facility location with difficulty importance (Eq. 5).
+
+    For class c with budget m_c (the Budget split of the class sizes): drop the ⌊β·n_c⌋ lowest-AUM
+    members; normalise the difficulty signal `score` of the rest to D ∈ [0, 1] (1 = hardest; constant →
+    0.5); importance ``I_j = ((sin(π(D_j − c)) + 1)/2)^α`` with ``c = peak + 1.5``; maximise
+    ``F(S) = Σ_i max_{j∈S} Sim(i, j)·I_j`` with ``Sim = 0.5 + 0.5·cos`` over the kept members, by lazy
+    greedy (exact; dense block for small classes, sparse kNN graph for large ones — see
+    :mod:`coreselect.geometry.facility`). `peak`, `alpha`, `cutoff` left as None come from
+    :func:`schedule` by fraction. α = 0 and β = 0 give exactly ``facility-location``. Unweighted (n/m).
+
+    A class whose kept members are fewer than its budget is an InputError (lower the cutoff).
+    Time and memory: those of facility location on each class (O(n_c²) dense, O(n_c·k) sparse).
+    """
+
+    peak: float | None = None
+    alpha: float | None = None
+    cutoff: float | None = None
+    score: str = "el2n"
+    optimizer: Optimizer = "lazy"
+    neighbors: int = facility.DEFAULT_NEIGHBORS
+    exact: bool = False
+    probes: int = 4
+    dense_mb: float = facility.DENSE_BYTES / 2**20
+    reference = "Acharya et al. 2024 (BOSS)"
+
+    def __post_init__(self) -> None:
+        if self.peak is not None and not 0 <= self.peak <= 1:
+            raise InputError(f"peak must be in [0, 1] (c = peak + 1.5 ∈ [1.5, 2.5]), got {self.peak}")
+        if self.alpha is not None and not self.alpha >= 0:
+            raise InputError(f"alpha must be >= 0, got {self.alpha}")
+        if self.cutoff is not None and not 0 <= self.cutoff < 1:
+            raise InputError(f"cutoff must be in [0, 1), got {self.cutoff}")
+        if self.score not in HIGHER_IS_HARDER:
+            raise InputError(f"score must be one of {', '.join(HIGHER_IS_HARDER)}, got {self.score!r}")
+        self.options().check()
+
+    def options(self) -> GraphOptions:
+        return GraphOptions("cosine", self.optimizer, self.neighbors, self.exact, self.probes, self.dense_mb)
+
+    def requires(self) -> frozenset[str]:
+        return frozenset({"labels", "aum", self.score})
+
+    def resolved(self, fraction: float) -> tuple[float, float, float]:
+        """(peak, alpha, cutoff) actually used at `fraction`: given values, else the schedule's."""
+        peak, alpha, cutoff = schedule(fraction)
+        return (peak if self.peak is None else self.peak, alpha if self.alpha is None else self.alpha,
+                cutoff if self.cutoff is None else self.cutoff)
+
+    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        x = pool.dense_features(self.name)
+        peak, alpha, cutoff = self.resolved(budget.total / budget.n)
+        aum, signal = pool.signals["aum"], pool.signals[self.score]
+        plan = class_budgets(pool, budget)
+        kept = []
+        for (rows, m), c in zip(plan, _class_names(pool, plan)):
+            keep = rows[after_cutoff(aum[rows], cutoff)]
+            if keep.size < m:
+                raise InputError(
+                    f"class {c}: {keep.size} of {rows.size} members remain after the AUM cutoff "
+                    f"{cutoff}, fewer than its budget {m}; lower the cutoff"
+                )
+            kept.append(keep)
+        opts = self.options()
+        chosen = []
+        for keep, (_, m) in zip(kept, plan):
+            d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
+            chosen.append(keep[opts.select(x[keep], m, rng, importance(d, peak, alpha))])
+        return Subset.uniform_weights(np.sort(np.concatenate(chosen)), pool.n)
+
+
+def _class_names(pool: Pool, plan: list[tuple[np.ndarray, int]]) -> list[object]:
+    return [pool.labels[rows[0]] if pool.labels is not None else "all" for rows, _ in plan]

@@ -1,0 +1,70 @@
+"""CRAIG (Mirzasoleiman, Bilmes & Leskovec, "Coresets for Data-efficient Training of Machine Learning
+Models", ICML 2020, Eq. 8–9 and Algorithm 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coreselect.budget import Budget
+from coreselect.geometry import facility
+from coreselect.geometry.neighbors import nearest
+from coreselect.methods._perclass import class_budgets
+from coreselect.methods.facility_location import GraphOptions, Optimizer
+from coreselect.pool import Pool
+from coreselect.registry import MethodBase, register
+from coreselect.subset import Subset
+
+
+def represented_counts(x: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Weights of the chosen rows: how many rows of `x` each is nearest to (exact, faiss; ties: first).
+
+    A chosen row that stands for no one (an exact duplicate of another chosen row) counts 1 instead of
+    0, and the counts are rescaled to sum to ``len(x)``. Time O(n·m·d), memory O(n).
+    """
+    who, _ = nearest(x, x[chosen])
+    counts = np.bincount(who, minlength=chosen.size).astype(np.float64)
+    counts[counts == 0] = 1
+    return counts * (x.shape[0] / counts.sum())
+
+
+@register("craig")
+@dataclass(frozen=True)
+class CRAIG(MethodBase):
+    """Per class, facility location on gradient embeddings with Sim = R − ‖g_i − g_j‖; weights = counts.
+
+    `features` must be last-layer gradient embeddings ``(p − y) ⊗ [h; 1]`` (or ``p − y``; see
+    :func:`coreselect.geometry.gradients.last_layer_gradients`) — the bench passes them because
+    ``embedding = "gradients"``. The chosen examples are the lazy-greedy maximisers of
+    ``Σ_i max_{j∈S} (R − ‖g_i − g_j‖)`` (CRAIG Eq. 9; R bounds every distance, see
+    :mod:`coreselect.geometry.facility`); the weight of j is the number of class members whose nearest
+    chosen gradient is g_j (Eq. 8's γ_j), so each class's weights sum to its size and all to n.
+    Time and memory: those of facility location per class, plus O(n_c·m_c·d) for the counts.
+    """
+
+    optimizer: Optimizer = "lazy"
+    neighbors: int = facility.DEFAULT_NEIGHBORS
+    exact: bool = False
+    probes: int = 4
+    dense_mb: float = facility.DENSE_BYTES / 2**20
+    needs = frozenset({"labels"})
+    weighted = True
+    embedding = "gradients"
+    reference = "Mirzasoleiman et al. 2020 (CRAIG)"
+
+    def __post_init__(self) -> None:
+        self.options().check()
+
+    def options(self) -> GraphOptions:
+        return GraphOptions("euclidean", self.optimizer, self.neighbors, self.exact, self.probes, self.dense_mb)
+
+    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        x = pool.dense_features(self.name)
+        opts = self.options()
+        idx, w = [], []
+        for rows, m in class_budgets(pool, budget):
+            chosen = np.sort(opts.select(x[rows], m, rng))
+            idx.append(rows[chosen])
+            w.append(represented_counts(x[rows], chosen))
+        return Subset(indices=np.concatenate(idx), weights=np.concatenate(w), n=pool.n)
