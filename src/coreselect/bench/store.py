@@ -42,8 +42,13 @@ class ResultStore:
                timings: Mapping[str, float] | None = None, **extra: Any) -> None:
         """Record one finished run (flushed and fsynced before returning)."""
         record = {"key": dict(key), "metrics": dict(metrics), "timings": dict(timings or {}), **extra}
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        with self.path.open("a+b") as fh:
+            if fh.tell() > 0:  # after a kill mid-write the file may end in a cut-short line: end it first
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+            fh.write(line.encode())
             fh.flush()
             os.fsync(fh.fileno())
         self._done.add(run_key(key))

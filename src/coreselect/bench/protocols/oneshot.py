@@ -1,0 +1,271 @@
+"""The one-shot protocol (METHODS.md, Protocols): select once from a proxy's signals, train a fresh model.
+
+Per seed ``s``:
+
+1. prepare the data (:mod:`coreselect.bench.datasets`: transforms seeded by ``data_seed``, default ``s``);
+2. train the proxy (``--model``, ``proxy_epochs``) on the whole training set with a
+   :class:`~coreselect.signals.DynamicsRecorder`: signals el2n/forgetting/aum/grand/loss, penultimate
+   features and last-epoch logits (timing ``signal``). It is cached in ``DIR/cache/`` so a resumed or
+   extended bench reuses it;
+3. the full-data reference (method ``full``, timing ``train_full``): when the proxy is trained exactly
+   as the reference would be (``proxy_epochs`` equal to ``--epochs``), the proxy *is* the reference and
+   is not trained twice; otherwise a separate model is trained;
+4. for every method and budget: its features (penultimate features, or last-layer gradient embeddings
+   for methods with ``embedding = "gradients"``), every signal and the labels go to
+   :func:`coreselect.api.run` with seed ``s`` (timing ``select``); a fresh model (initialised from
+   seed ``s``) is trained on the subset with the subset's weights (timing ``train_subset``) and its
+   test accuracy after the *final* epoch is recorded (never the best epoch). Methods needing inputs
+   this protocol does not provide (regression targets, an oracle), or that refuse the budget, are
+   recorded as skipped with the reason.
+
+Subset training uses the same number of epochs as full training (so 1% of the data gets 1% of the
+SGD steps, as in the BOSS and CCS evaluations); ``--option subset_epochs=K`` sets it, and
+``--option iterations_matched=true`` gives each subset ``round(epochs · n / m)`` epochs, the same
+number of steps as full training. Per-dataset defaults of model, epochs and learning rate are the
+table of :mod:`coreselect.bench.proxy`.
+
+Metrics: ``test_accuracy``; with label noise also ``noisy_fraction`` (share of the subset whose label
+was flipped). Records also hold the subset's size and SHA-256 (indices and weights), so two runs can
+be compared for identical subsets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from coreselect import api
+from coreselect.bench import datasets
+from coreselect.bench.config import BenchConfig
+from coreselect.bench.proxy import ProxyRun, Recipe, cache_name, defaults_for, train_proxy, train_subset
+from coreselect.bench.specs import MethodSpec, parse_methods
+from coreselect.bench.store import ResultStore
+from coreselect.budget import Budget
+from coreselect.errors import InputError
+from coreselect.pool import Pool
+from coreselect.subset import Subset
+
+log = logging.getLogger("coreselect.bench")
+
+OPTIONS: dict[str, str] = {
+    "lr": "learning rate (default: the per-dataset table)",
+    "batch_size": "training batch size (default 128)",
+    "augment": "random crop + flip for image models (true/false, default false)",
+    "proxy_epochs": "epochs of the signal proxy (default: --epochs)",
+    "el2n_epochs": "epochs EL2N averages over (default: min(10, proxy epochs))",
+    "subset_epochs": "epochs of subset training (default: --epochs)",
+    "iterations_matched": "true: subset training gets epochs·n/m epochs (as many steps as full training)",
+    **datasets.DATA_OPTIONS,
+}
+
+#: Inputs a method may need that this protocol never provides.
+_NOT_PROVIDED = {"targets": "regression targets", "oracle": "a loss oracle"}
+
+
+def _flag(text: str, key: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise InputError(f"--option {key}={text!r}: expected true or false")
+
+
+def _positive(options: dict[str, str], key: str, kind: type) -> Any:
+    text = options.get(key)
+    if text is None:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InputError(f"--option {key}={text!r}: expected a positive {'integer' if kind is int else 'number'}") from None
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"--option {key}={text!r}: must be > 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed options of one oneshot bench."""
+
+    transforms: datasets.Transforms
+    lr: float | None = None
+    batch_size: int | None = None
+    augment: bool = False
+    proxy_epochs: int | None = None
+    el2n_epochs: int | None = None
+    subset_epochs: int | None = None
+    iterations_matched: bool = False
+
+    @classmethod
+    def parse(cls, config: BenchConfig) -> Settings:
+        o = config.options
+        settings = cls(
+            transforms=datasets.Transforms.from_options(o),
+            lr=_positive(o, "lr", float),
+            batch_size=_positive(o, "batch_size", int),
+            augment=_flag(o.get("augment", "false"), "augment"),
+            proxy_epochs=_positive(o, "proxy_epochs", int),
+            el2n_epochs=_positive(o, "el2n_epochs", int),
+            subset_epochs=_positive(o, "subset_epochs", int),
+            iterations_matched=_flag(o.get("iterations_matched", "false"), "iterations_matched"),
+        )
+        if settings.subset_epochs is not None and settings.iterations_matched:
+            raise InputError("give --option subset_epochs or iterations_matched=true, not both")
+        return settings
+
+    def recipe(self, data: datasets.BenchData, config: BenchConfig) -> Recipe:
+        d = defaults_for(data)
+        return Recipe(
+            model=config.model or d.model, epochs=config.epochs or d.epochs, lr=self.lr or d.lr,
+            batch_size=self.batch_size or d.batch_size, augment=self.augment, device=config.device,
+        )
+
+
+def validate(config: BenchConfig) -> None:
+    """Option values (the runner has checked the option names)."""
+    Settings.parse(config)
+
+
+def _budgets(config: BenchConfig) -> list[tuple[str, float | int]]:
+    return [("fraction", float(f)) for f in config.fractions] + [("size", int(s)) for s in config.sizes]
+
+
+def subset_digest(subset: Subset) -> str:
+    """SHA-256 of the subset's indices and weights: equal digests ⇔ identical subsets."""
+    h = hashlib.sha256(np.ascontiguousarray(subset.indices).tobytes())
+    h.update(np.ascontiguousarray(subset.weights).tobytes())
+    return h.hexdigest()
+
+
+class _Seed:
+    """One seed's prepared data, recipe, proxy and pools (built on first use)."""
+
+    def __init__(self, config: BenchConfig, settings: Settings, store: ResultStore, data: datasets.BenchData,
+                 seed: int):
+        self.config, self.settings, self.store, self.data, self.seed = config, settings, store, data, seed
+        self.recipe = settings.recipe(data, config)
+        self.proxy_recipe = Recipe(**{**asdict(self.recipe), "epochs": settings.proxy_epochs or self.recipe.epochs})
+        self.subset_epochs: int | str = (
+            "matched" if settings.iterations_matched else settings.subset_epochs or self.recipe.epochs
+        )
+        self.common = {
+            "protocol": "oneshot", "dataset": data.name, "model": self.recipe.model, "epochs": self.recipe.epochs,
+            "proxy_epochs": self.proxy_recipe.epochs, "subset_epochs": self.subset_epochs, "lr": self.recipe.lr,
+            "batch_size": self.recipe.batch_size, "augment": self.recipe.augment, "transform": data.transform,
+            "data_seed": data.data_seed, "seed": seed,
+        }
+        self._proxy: ProxyRun | None = None
+        self._pools: dict[str, Pool] = {}
+
+    def key(self, method: str, kind: str, budget: float) -> dict[str, Any]:
+        return {**self.common, "method": method, "budget": budget, "budget_kind": kind}
+
+    @property
+    def proxy(self) -> ProxyRun:
+        if self._proxy is None:
+            from coreselect.train import resolve_device
+
+            fields = {k: v for k, v in self.common.items() if k not in ("subset_epochs", "protocol")}
+            fields.update(proxy=asdict(self.proxy_recipe), el2n_epochs=self.settings.el2n_epochs,
+                          device=resolve_device(self.recipe.device).type)
+            path = self.store.dir / "cache" / cache_name(fields)
+            if path.exists():
+                self._proxy = ProxyRun.load(path)
+                log.info("seed %d: proxy loaded from %s", self.seed, path.name)
+            else:
+                log.info("seed %d: training the proxy (%s, %d epochs, n=%d)", self.seed, self.proxy_recipe.model,
+                         self.proxy_recipe.epochs, self.data.n)
+                self._proxy = train_proxy(self.data, self.proxy_recipe, self.seed, self.settings.el2n_epochs)
+                path.parent.mkdir(exist_ok=True)
+                self._proxy.save(path)
+                log.info("seed %d: proxy test accuracy %.4f (%.1f s)", self.seed, self._proxy.test_accuracy,
+                         self._proxy.seconds)
+        return self._proxy
+
+    def pool(self, embedding: str) -> Pool:
+        """The pool a method sees: labels, every signal, and features of kind `embedding`."""
+        if embedding not in self._pools:
+            p = self.proxy
+            if embedding == "gradients":
+                from coreselect.geometry.gradients import last_layer_gradients
+
+                features = last_layer_gradients(p.logits, self.data.y_train, p.features)
+            elif embedding == "features":
+                features = p.features
+            else:
+                raise InputError(f"unknown embedding {embedding!r} (features or gradients)")
+            self._pools[embedding] = Pool.build(features, labels=self.data.y_train, signals=p.signals)
+        return self._pools[embedding]
+
+    def run_full(self) -> None:
+        key = self.key("full", "fraction", 1.0)
+        if self.store.done(key):
+            return
+        p = self.proxy
+        if self.proxy_recipe == self.recipe:
+            acc, seconds, metrics = p.test_accuracy, p.seconds, {"test_accuracy": p.test_accuracy}
+        else:
+            acc, seconds = train_subset(self.data, self.recipe, self.seed)
+            metrics = {"test_accuracy": acc, "proxy_test_accuracy": p.test_accuracy}
+        self.store.append(key, metrics, {"signal": p.seconds, "train_full": seconds}, size=self.data.n)
+        log.info("seed %d: full data: test accuracy %.4f (%.1f s)", self.seed, acc, seconds)
+
+    def run_method(self, spec: MethodSpec, kind: str, budget: float) -> None:
+        key = self.key(spec.label, kind, budget)
+        if self.store.done(key):
+            return
+        method = spec.make()
+        lacking = sorted(_NOT_PROVIDED[x] for x in method.requires() if x in _NOT_PROVIDED)
+        if lacking:
+            reason = f"needs {' and '.join(lacking)}, which the oneshot protocol does not provide"
+            self.store.append(key, {}, {}, skipped=reason)
+            log.info("seed %d: %s skipped: %s", self.seed, spec.label, reason)
+            return
+        pool = self.pool(method.embedding)
+        try:
+            budget_obj = Budget.from_request(pool.n, **{kind: budget})
+            subset = api.run(method, pool, budget_obj, self.seed)
+        except InputError as exc:
+            self.store.append(key, {}, {}, skipped=str(exc))
+            log.info("seed %d: %s at %s skipped: %s", self.seed, spec.label, budget, exc)
+            return
+        m = len(subset)
+        epochs = (max(1, round(self.recipe.epochs * pool.n / m)) if self.subset_epochs == "matched"
+                  else int(self.subset_epochs))
+        acc, seconds = train_subset(self.data, self.recipe, self.seed, subset.indices, subset.weights, epochs)
+        metrics = {"test_accuracy": acc}
+        if self.data.noisy is not None:
+            metrics["noisy_fraction"] = float(self.data.noisy[subset.indices].mean())
+        timings = {"select": subset.timings["select"], "signal": self.proxy.seconds, "train_subset": seconds}
+        self.store.append(key, metrics, timings, size=m, subset_sha256=subset_digest(subset),
+                          n_queries=subset.n_queries, params=subset.params)
+        log.info("seed %d: %s at %s (m=%d): test accuracy %.4f (select %.2f s, train %.1f s)", self.seed,
+                 spec.label, budget, m, acc, timings["select"], seconds)
+
+
+def run(config: BenchConfig, store: ResultStore) -> None:
+    """Run every (seed, method, budget) not yet in `store`, appending each as it finishes."""
+    settings = Settings.parse(config)
+    specs = parse_methods(config.methods)
+    budgets = _budgets(config)
+    dataset = datasets.load(config.dataset, config.data_root)
+    for seed in range(config.seeds):
+        data = datasets.prepare(dataset, settings.transforms, seed)
+        state = _Seed(config, settings, store, data, seed)
+        if seed == 0:  # checks that need the prepared data, before any training
+            state.recipe.check(data)
+            state.proxy_recipe.check(data)
+            too_big = [s for kind, s in budgets if kind == "size" and s > data.n]
+            if too_big:
+                raise InputError(f"sizes {too_big} exceed the {data.n} training examples")
+        keys = [state.key("full", "fraction", 1.0)] + [state.key(s.label, k, b) for s in specs for k, b in budgets]
+        if all(store.done(k) for k in keys):
+            continue
+        state.run_full()
+        for spec in specs:
+            for kind, budget in budgets:
+                state.run_method(spec, kind, budget)

@@ -1,0 +1,216 @@
+"""Reference training for benchmarks: per-dataset defaults, the signal proxy, and subset training.
+
+Defaults when ``--model`` / ``--epochs`` / ``--option lr=`` are not given (SGD, momentum 0.9, weight
+decay 5e-4, cosine schedule to 0, batch 128, no augmentation unless ``--option augment=true``):
+
+==============  =======  ======  =====  ===============================================
+dataset         model    epochs  lr     note
+==============  =======  ======  =====  ===============================================
+mnist           cnn      10      0.05   SmallCNN (2×2 conv blocks + FC 128)
+fashion-mnist   cnn      10      0.05   SmallCNN; ≈ 92% test accuracy on the full set
+digits          mlp      30      0.05   8×8 images, 1,437 training rows: an MLP suffices
+a9a             mlp      10      0.05   123 binary features, 32,561 rows
+four-moons      mlp      30      0.05   2-D toy, 4 classes
+other (.npz)    cnn/mlp  10      0.05   cnn for square 28×28 (or larger) images, else mlp
+==============  =======  ======  =====  ===============================================
+
+The proxy is trained on the whole (transformed) training set with a
+:class:`~coreselect.signals.DynamicsRecorder` that sees an evaluation pass after every epoch; its
+signals, penultimate features and last-epoch logits feed the selection methods. Training a model
+costs O(epochs · n) forward/backward passes; the recorder adds one forward pass per epoch and
+O(n·C + n·d) memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coreselect.bench.datasets import BenchData
+from coreselect.errors import InputError
+
+
+@dataclass(frozen=True)
+class Defaults:
+    model: str
+    epochs: int
+    lr: float = 0.05
+    batch_size: int = 128
+
+
+DEFAULTS: dict[str, Defaults] = {
+    "mnist": Defaults("cnn", 10),
+    "fashion-mnist": Defaults("cnn", 10),
+    "digits": Defaults("mlp", 30),
+    "a9a": Defaults("mlp", 10),
+    "four-moons": Defaults("mlp", 30),
+}
+
+
+def defaults_for(data: BenchData) -> Defaults:
+    """The row of :data:`DEFAULTS` for `data`, or cnn/mlp by input shape for other datasets."""
+    if data.name in DEFAULTS:
+        return DEFAULTS[data.name]
+    shape = data.image_shape
+    square = shape is not None and len(shape) == 3 and shape[1] == shape[2] and shape[1] >= 28
+    return Defaults("cnn" if square else "mlp", 10)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained: architecture, epochs and optimiser settings (seeded per run)."""
+
+    model: str
+    epochs: int
+    lr: float
+    batch_size: int = 128
+    augment: bool = False
+    device: str = "auto"
+
+    def config(self, seed: int, epochs: int | None = None) -> Any:
+        from coreselect.train import TrainConfig
+
+        return TrainConfig(
+            epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size, lr=self.lr,
+            augment=self.augment, device=self.device, seed=seed,
+        )
+
+    def inputs(self, data: BenchData, x: np.ndarray) -> np.ndarray:
+        """`x` rows shaped for the model: images ``(n, C, H, W)`` for cnn/resnet18, flat otherwise."""
+        if self.model == "mlp":
+            return x
+        if data.image_shape is None:
+            raise InputError(f"model {self.model!r} needs images; dataset {data.name!r} has flat features")
+        return x.reshape(x.shape[0], *data.image_shape)
+
+    def build(self, data: BenchData, seed: int) -> Any:
+        """A freshly initialised model; its weights depend only on `seed`."""
+        from coreselect.train import build_model
+
+        shape = data.image_shape if self.model != "mlp" and data.image_shape else (data.x_train.shape[1],)
+        return build_model(self.model, shape, data.num_classes, seed=seed)
+
+    def check(self, data: BenchData) -> None:
+        """Validate the recipe for `data` before any training (unknown model, image model on flat
+        features, augmentation without images, bad optimiser settings or device)."""
+        from coreselect.train import MODEL_NAMES, resolve_device
+
+        if self.model not in MODEL_NAMES:
+            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if self.model != "mlp" and (data.image_shape is None or len(data.image_shape) != 3):
+            raise InputError(f"model {self.model!r} needs image input (C, H, W); dataset {data.name!r} has flat features")
+        if self.augment and self.model == "mlp":
+            raise InputError("augment=true needs an image model (cnn or resnet18), not mlp")
+        self.config(0)  # TrainConfig validates epochs, lr, batch size and device
+        resolve_device(self.device)
+
+
+SIGNALS = ("el2n", "forgetting", "aum", "grand", "loss")
+
+
+@dataclass(frozen=True, eq=False)
+class ProxyRun:
+    """What the proxy yields: per-example `signals`, penultimate `features (n, d)`, last-epoch
+    `logits (n, C)` on the training set, the same two on the test set, its test accuracy and its
+    training time in seconds (recorder passes included)."""
+
+    signals: dict[str, np.ndarray]
+    features: np.ndarray
+    logits: np.ndarray
+    features_test: np.ndarray
+    logits_test: np.ndarray
+    test_accuracy: float
+    seconds: float
+
+    def save(self, path: Path) -> None:
+        """Atomic ``.npz`` (temp file + rename)."""
+        arrays = {**self.signals, "features": self.features, "logits": self.logits,
+                  "features_test": self.features_test, "logits_test": self.logits_test,
+                  "test_accuracy": np.float64(self.test_accuracy), "seconds": np.float64(self.seconds)}
+        write_npz(path, arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> ProxyRun:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                signals={k: z[k] for k in SIGNALS}, features=z["features"], logits=z["logits"],
+                features_test=z["features_test"], logits_test=z["logits_test"],
+                test_accuracy=float(z["test_accuracy"]), seconds=float(z["seconds"]),
+            )
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``numpy.savez`` to a temp file beside `path`, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | None = None) -> ProxyRun:
+    """Train `recipe` on the whole training set, recording dynamics after every epoch.
+
+    EL2N averages the first ``el2n_epochs`` epochs (default ``min(10, epochs)``, the BOSS/CCS setting);
+    the other signals use every epoch (METHODS.md, Signals).
+    """
+    from coreselect.signals import DynamicsRecorder
+    from coreselect.train import fit, predict
+
+    window = el2n_epochs or min(10, recipe.epochs)
+    recorder = DynamicsRecorder(data.n, data.num_classes, epochs=window, keep_features=False)
+    model = recipe.build(data, seed)
+    start = time.perf_counter()
+    fit(model, recipe.inputs(data, data.x_train), data.y_train, recipe.config(seed), recorder=recorder)
+    seconds = time.perf_counter() - start
+    signals = recorder.result()
+    logits, features = predict(model, recipe.inputs(data, data.x_train), device=recipe.device, return_features=True)
+    logits_test, features_test = predict(
+        model, recipe.inputs(data, data.x_test), device=recipe.device, return_features=True
+    )
+    return ProxyRun(
+        signals={k: np.asarray(signals[k], dtype=np.float64) for k in SIGNALS},
+        features=np.ascontiguousarray(features, dtype=np.float32),
+        logits=np.ascontiguousarray(logits, dtype=np.float32),
+        features_test=np.ascontiguousarray(features_test, dtype=np.float32),
+        logits_test=np.ascontiguousarray(logits_test, dtype=np.float32),
+        test_accuracy=float(np.mean(logits_test.argmax(axis=1) == data.y_test)),
+        seconds=seconds,
+    )
+
+
+def train_subset(
+    data: BenchData, recipe: Recipe, seed: int, rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None, epochs: int | None = None,
+) -> tuple[float, float]:
+    """Train a fresh model on training `rows` (all when None) with per-example `weights`.
+
+    Returns the test accuracy of the model after its final epoch (never the best epoch) and the
+    training time in seconds.
+    """
+    from coreselect.train import accuracy, fit
+
+    x, y = (data.x_train, data.y_train) if rows is None else (data.x_train[rows], data.y_train[rows])
+    model = recipe.build(data, seed)
+    start = time.perf_counter()
+    fit(model, recipe.inputs(data, x), y, recipe.config(seed, epochs), sample_weight=weights)
+    seconds = time.perf_counter() - start
+    acc = accuracy(model, recipe.inputs(data, data.x_test), data.y_test, device=recipe.device)
+    return acc, seconds
+
+
+def cache_name(fields: dict[str, Any]) -> str:
+    """A file name that identifies a proxy by everything its training depends on."""
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"proxy-seed{fields['seed']}-{digest}.npz"

@@ -1,0 +1,106 @@
+"""`run_bench`: validate a :class:`BenchConfig`, then hand it to its protocol module.
+
+Everything a user can get wrong (dataset name, protocol, methods and their parameters, budgets,
+seeds, epochs, model, device, option names) is checked here, before any data is loaded or any model
+trained; a protocol may add its own checks with ``validate(config)``. Results go to
+``config.out/results.jsonl`` (:class:`ResultStore`), so a rerun skips the finished runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+
+from coreselect.bench.config import BenchConfig
+from coreselect.bench.specs import parse_methods
+from coreselect.bench.store import ResultStore
+from coreselect.errors import InputError
+
+
+def known_protocols() -> list[str]:
+    """Names of the protocol modules in :mod:`coreselect.bench.protocols`."""
+    import coreselect.bench.protocols as pkg
+
+    return sorted(info.name for info in pkgutil.iter_modules(pkg.__path__) if not info.name.startswith("_"))
+
+
+def load_protocol(name: str) -> ModuleType:
+    known = known_protocols()
+    if name not in known:
+        raise InputError(f"unknown protocol {name!r}; known protocols: {', '.join(known) or 'none'}")
+    return importlib.import_module(f"coreselect.bench.protocols.{name}")
+
+
+def check_dataset_name(name: str) -> None:
+    """A known dataset name or an existing ``.npz`` file; the data themselves are read by the protocol."""
+    from coreselect.data import DATASETS
+
+    text = name.strip()
+    if text.lower().endswith(".npz"):
+        if not Path(text).expanduser().is_file():
+            raise InputError(f"dataset file not found: {text}")
+        return
+    if text.lower().replace("_", "-") not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or a path to an .npz with x, y)")
+
+
+def check_budgets(config: BenchConfig) -> None:
+    if not config.fractions and not config.sizes:
+        raise InputError("give at least one fraction or size")
+    for f in config.fractions:
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0 < f <= 1:
+            raise InputError(f"fractions must be in (0, 1], got {f!r}")
+    for s in config.sizes:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise InputError(f"sizes must be positive integers, got {s!r}")
+    if len(set(config.fractions)) != len(config.fractions) or len(set(config.sizes)) != len(config.sizes):
+        raise InputError("a fraction or size is given twice")
+
+
+def validate(config: BenchConfig) -> ModuleType:
+    """Check `config` without loading data or training; return its protocol module."""
+    module = load_protocol(config.protocol)
+    check_dataset_name(config.dataset)
+    parse_methods(config.methods)
+    check_budgets(config)
+    if isinstance(config.seeds, bool) or not isinstance(config.seeds, int) or config.seeds < 1:
+        raise InputError(f"seeds must be a positive integer, got {config.seeds!r}")
+    if config.epochs is not None and (isinstance(config.epochs, bool) or not isinstance(config.epochs, int)
+                                      or config.epochs < 1):
+        raise InputError(f"epochs must be a positive integer, got {config.epochs!r}")
+    from coreselect.train import MODEL_NAMES, resolve_device
+
+    if config.model is not None and config.model not in MODEL_NAMES:
+        raise InputError(f"unknown model {config.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if config.device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be auto, cpu or cuda, got {config.device!r}")
+    resolve_device(config.device)
+    accepted = getattr(module, "OPTIONS", None)
+    if accepted is not None:
+        unknown = sorted(set(config.options) - set(accepted))
+        if unknown:
+            raise InputError(
+                f"protocol {config.protocol!r} has no option {', '.join(unknown)}; options: {', '.join(sorted(accepted))}"
+            )
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output path is not a directory: {out}")
+    if not out.exists() and not out.parent.is_dir():
+        raise InputError(f"parent directory of --out does not exist: {out.parent}")
+    if hasattr(module, "validate"):
+        module.validate(config)
+    return module
+
+
+def run_bench(config: BenchConfig) -> Path:
+    """Validate `config`, then run its protocol, appending each finished run to ``out/results.jsonl``.
+
+    Returns the output directory. Runs already recorded there are skipped (resume after a kill).
+    """
+    module = validate(config)
+    store = ResultStore(config.out)
+    module.run(config, store)
+    return Path(config.out)

@@ -1,0 +1,69 @@
+"""``coreselect score``: train the reference proxy on a dataset and write its signals to one ``.npz``.
+
+The file holds, for the (possibly transformed, see ``--option``) training set of ``n`` rows:
+``el2n``, ``forgetting``, ``aum``, ``grand``, ``loss`` as ``(n,)`` float64 (one per signal, under its
+name); ``features`` ``(n, d)`` float32 penultimate activations and ``logits`` ``(n, C)`` float32 after
+the last epoch; ``labels`` ``(n,)`` int64 (the labels trained on); and for the test set
+``features_test``, ``logits_test``, ``labels_test``. ``coreselect select METHOD --signals-from FILE``
+reads the 1-D arrays as signals and ``features``/``labels`` as its inputs. The proxy is trained as the
+oneshot bench trains it (same defaults, same seeding).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from coreselect.cli.common import check_output_path, parse_assignments
+from coreselect.errors import InputError
+
+#: ``--option`` keys score accepts (the proxy's training and the data transforms).
+OPTIONS = ("lr", "batch_size", "augment", "el2n_epochs", "noise", "imbalance", "train_size", "data_seed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="train a proxy and write its signals and features", description=__doc__)
+    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, digits, a9a, four-moons, or an .npz with x, y")
+    p.add_argument("--epochs", type=int, help="proxy epochs (default: per dataset)")
+    p.add_argument("--model", help="mlp, cnn or resnet18 (default: per dataset)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"one of {', '.join(OPTIONS)}")
+    p.add_argument("--data-root", help="directory holding the dataset folders")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from coreselect.bench import BenchConfig, datasets
+    from coreselect.bench.protocols.oneshot import Settings
+    from coreselect.bench.proxy import train_proxy, write_npz
+    from coreselect.bench.runner import check_dataset_name
+
+    out = check_output_path(args.out)
+    if not out.name.endswith(".npz"):
+        raise InputError(f"--out must name an .npz file, got {out.name}")
+    options = parse_assignments(args.option, "--option")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise InputError(f"score has no option {', '.join(unknown)}; options: {', '.join(OPTIONS)}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError(f"--epochs must be >= 1, got {args.epochs}")
+    check_dataset_name(args.dataset)
+    config = BenchConfig(dataset=args.dataset, protocol="oneshot", out=Path(out.parent), epochs=args.epochs,
+                         model=args.model, device=args.device, data_root=args.data_root, options=options)
+    settings = Settings.parse(config)
+    data = datasets.prepare(datasets.load(args.dataset, args.data_root), settings.transforms, args.seed)
+    recipe = settings.recipe(data, config)
+    recipe.check(data)
+    proxy = train_proxy(data, recipe, args.seed, settings.el2n_epochs)
+    write_npz(out, {
+        **proxy.signals, "features": proxy.features, "logits": proxy.logits, "labels": data.y_train,
+        "features_test": proxy.features_test, "logits_test": proxy.logits_test, "labels_test": data.y_test,
+    })
+    print(f"proxy {recipe.model}, {recipe.epochs} epochs on {data.n} rows of {data.name}: test accuracy "
+          f"{proxy.test_accuracy:.4f} ({proxy.seconds:.1f} s) -> {out}")
+    return 0
