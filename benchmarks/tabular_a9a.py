@@ -10,9 +10,13 @@ Interrupted runs resume (finished runs are kept in RUNS_DIR/<variant>/results.js
 
 from __future__ import annotations
 
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one thread: the machine is shared
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import datetime
-import os
 import platform
 import subprocess
 import time

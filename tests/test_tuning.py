@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from coreselect.errors import InputError
 from coreselect.tuning import DEFAULT_GRID, keep_fraction_for_share, make_imbalanced, refine, tune
 from coreselect.tuning.grid import class_shares
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL = {"deterministic": (0.0, 1.0), "allocation": ("proportional", "balanced"), "weighting": ("keep", "inv")}
 
 
@@ -162,3 +166,41 @@ def test_make_imbalanced():
         make_imbalanced(x, y, 0.5, positive=7)
     with pytest.raises(InputError, match="already"):
         keep_fraction_for_share(y, 0.5)
+
+
+def _cli(*argv: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coreselect", *argv], cwd=cwd, capture_output=True, text=True)
+
+
+def test_cli_tune_from_files(tmp_path):
+    x, y, xv, yv = _split(seed=8)
+    for name, arr in {"x": x, "y": y, "xv": xv, "yv": yv}.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+    files = ["--features", "x.npy", "--labels", "y.npy", "--val-features", "xv.npy", "--val-labels", "yv.npy"]
+    r = _cli("tune", *files, "--sizes", "40", "--grid", "deterministic=0,1", "--grid", "allocation=proportional,0.5",
+             "--out", "s.npz", "--table", "t.md", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = coreselect.Subset.load(tmp_path / "s.npz")
+    assert s.method == "coreset" and s.n == 600 and len(s) <= 40
+    assert (tmp_path / "t.md").read_text().count("\n") == 2 + 2 * 2 * 3
+
+    before = (tmp_path / "s.npz").read_bytes()
+    for bad, message in ((["--grid", "weighting=sqrt"], "weighting"), (["--sizes", "abc"], "--sizes"),
+                         (["--features", "missing.npy"], "missing.npy")):
+        r = _cli("tune", *files, *bad, "--out", "s.npz", cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and message in r.stderr, r.stderr
+    assert (tmp_path / "s.npz").read_bytes() == before
+    r = _cli("tune", "--features", "x.npy", "--out", "n.npz", cwd=tmp_path)
+    assert r.returncode == 2 and not (tmp_path / "n.npz").exists()
+    r = _cli("tune", *files, "--out", "nodir/s.npz", cwd=tmp_path)
+    assert r.returncode == 2 and "directory" in r.stderr
+
+
+def test_cli_tune_builtin_dataset(tmp_path):
+    if not (SHARED_DATA / "a9a").is_dir():
+        pytest.skip("a9a not available")
+    r = _cli("tune", "--dataset", "a9a", "--data-root", str(SHARED_DATA), "--imbalance", "0.02", "--sizes", "100",
+             "--grid", "deterministic=1", "--grid", "weighting=keep", "--out", str(tmp_path / "s.npz"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = coreselect.Subset.load(tmp_path / "s.npz")
+    assert s.n == 32561 and s.params["dataset"] == "a9a" and len(s) == 100

@@ -150,7 +150,7 @@ def _sizes(sizes: Sequence[float | int], n: int) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any, ...]]:
+def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any, ...]]:
     full = dict(DEFAULT_GRID)
     unknown = set(grid or {}) - set(full)
     if unknown:
@@ -195,7 +195,7 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
     """
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
-    full = _grid(grid)
+    full = check_grid(grid)
     pool, xv, yv = validation_split(x, y, x_val, y_val)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")

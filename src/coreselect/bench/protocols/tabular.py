@@ -38,6 +38,7 @@ from coreselect.tuning.active import refine
 from coreselect.tuning.estimators import ESTIMATORS, fit_weighted, positive_label, resolve, scores
 from coreselect.tuning.grid import tune
 from coreselect.tuning.imbalance import keep_fraction_for_share, make_imbalanced
+from coreselect.tuning.split import stratified_split
 
 ARMS = ("full", "uniform", "vanilla", "tuned", "tuned+active")
 SMALL_GRID = {"deterministic": (0.0, 1.0), "allocation": ("proportional", "balanced"), "weighting": ("keep", "inv")}
@@ -70,17 +71,6 @@ def _options(config: BenchConfig) -> dict[str, Any]:
     if not 0 < opts["val"] < 1:
         raise InputError(f"val must be a fraction in (0, 1), got {opts['val']}")
     return opts
-
-
-def _split(y: np.ndarray, val: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified `(train rows, validation rows)`, seeded."""
-    rng = np.random.default_rng([seed, 1])
-    val_rows = []
-    for c in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == c))
-        val_rows.append(rows[: max(1, int(round(val * rows.size)))])
-    val_rows = np.sort(np.concatenate(val_rows))
-    return np.setdiff1d(np.arange(y.size), val_rows), val_rows
 
 
 def _variant(opts: dict[str, Any]) -> str:
@@ -117,7 +107,7 @@ def run(config: BenchConfig, store: ResultStore) -> None:
             share, pos = opts["imbalance"], opts["positive"]
             x, y, _ = make_imbalanced(x, y, keep_fraction_for_share(y, share, pos), pos, seed=seed)
             xt, yt, _ = make_imbalanced(xt, yt, keep_fraction_for_share(yt, share, pos), pos, seed=seed + 10_000)
-        tr, va = _split(y, opts["val"], seed)
+        tr, va = stratified_split(y, opts["val"], seed)
         x_tr, y_tr, x_va, y_va = x[tr], y[tr], x[va], y[va]
         positive = positive_label(y_tr) if np.unique(y_tr).size == 2 else None
         est = resolve(est_name, seed)
