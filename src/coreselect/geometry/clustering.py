@@ -1,0 +1,150 @@
+"""(k, z)-clustering for sensitivity sampling: D^z seeding orders, k-median (z = 1), data representatives.
+
+Reference: "Data-Efficient Learning via Clustering-Based Sensitivity Sampling" (arXiv 2402.17327),
+Algorithm 1 step 1 (an O(1)-approximate (k, z)-clustering whose centers are data points) and Algorithm 3
+step 1 (a prefix clustering order: D^z sampling, i.e. k-means++ for z = 2, "fast and performs extremely
+well in practice", Appendix A.2). k-means (z = 2) is faiss Lloyd (:func:`coreselect.geometry.kmeans.kmeans`);
+k-median (z = 1) here is Lloyd with a Euclidean geometric-median update (Weiszfeld steps).
+
+Everything is float32, keeps only running minima or one sample, and never forms an n × n matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from coreselect.geometry.distances import sq_norms
+from coreselect.geometry.kmeans import kmeans, snap_to_data
+from coreselect.geometry.neighbors import nearest
+
+#: D^z seeding looks at most this many rows per requested center (a uniform sample of the data);
+#: each seeding step costs one pass over the sample, so the sample bounds the sequential part.
+SEEDING_ROWS_PER_CENTER = 64
+#: ... and never fewer than this many rows (or all of them when n is smaller).
+SEEDING_MIN_ROWS = 16384
+
+
+def _row_sample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """All rows when `n ≤ cap`, else `cap` distinct rows drawn uniformly (sorted)."""
+    return np.arange(n) if n <= cap else np.sort(rng.choice(n, cap, replace=False))
+
+
+def dz_seeding_order(x: np.ndarray, m: int, z: int, rng: np.random.Generator,
+                     max_rows: int | None = None) -> np.ndarray:
+    """`m` distinct row indices of `x` in D^z-seeding order (k-means++ for z = 2, D¹ for z = 1).
+
+    The first row is uniform; each next row is drawn with probability ∝ (distance to the rows chosen
+    so far)^z. Every prefix of the order is an O(log k)-approximate (k, z)-clustering in expectation
+    (Arthur & Vassilvitskii 2007), the prefix property Algorithm 3 needs. When only duplicates of
+    chosen rows are left (all distances 0) the next row is uniform among the unchosen.
+
+    The seeding runs on a uniform sample of ``max_rows`` rows (default
+    ``max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER · m)``, never fewer than m) and returns indices of
+    `x`. Time O(m · n_s · d), memory O(n_s · d) for the sample (no copy when it is all of `x`).
+    """
+    n = x.shape[0]
+    if not 1 <= m <= n:
+        raise ValueError(f"m must be in [1, {n}], got {m}")
+    cap = max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER * m) if max_rows is None else max(max_rows, m)
+    rows = _row_sample(n, cap, rng)
+    xs = x if rows.size == n else x[rows]
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    norms = sq_norms(xs)
+    mins = np.full(rows.size, np.inf, dtype=np.float64)
+    chosen = np.zeros(rows.size, dtype=bool)
+    order = np.empty(m, dtype=np.int64)
+    j = int(rng.integers(rows.size))
+    for t in range(m):
+        order[t] = j
+        chosen[j] = True
+        if t == m - 1:
+            break
+        d2 = norms - 2 * (xs @ xs[j]) + norms[j]
+        np.minimum(mins, np.maximum(d2, 0), out=mins)
+        weight = mins if z == 2 else np.sqrt(mins) if z == 1 else mins ** (z / 2)
+        weight[chosen] = 0
+        cum = np.cumsum(weight)
+        if cum[-1] > 0:
+            j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+            j = min(j, rows.size - 1)
+            if chosen[j]:  # float round-off at a zero-weight boundary: take the next positive weight
+                j = int(np.flatnonzero((weight > 0) & ~chosen)[0])
+        else:
+            free = np.flatnonzero(~chosen)
+            j = int(free[rng.integers(free.size)])
+    return rows[order]
+
+
+def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
+            max_points_per_center: int = 256, weiszfeld_steps: int = 3, tol: float = 1e-4) -> np.ndarray:
+    """`k` Euclidean k-median centers of `x` (z = 1: minimise Σ_e min_c ‖e − c‖).
+
+    Lloyd's alternation on a uniform sample of at most ``max_points_per_center · k`` rows (as faiss
+    k-means does): assign each row to its nearest center (faiss, exact), then move each center towards
+    the geometric median of its cluster with `weiszfeld_steps` Weiszfeld updates
+    ``c ← Σ x_i/‖x_i − c‖ / Σ 1/‖x_i − c‖`` (all clusters at once through one sparse product). Seeded
+    with D¹ sampling (:func:`dz_seeding_order`); stops after `niter` rounds or when the cost falls by less than `tol` (relative).
+    Empty clusters keep their center. Deterministic given `rng`.
+
+    Time O(niter · n_s · k · d), memory O(n_s · d) for the sample.
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    rows = _row_sample(n, max_points_per_center * k, rng)
+    xs = np.ascontiguousarray(x if rows.size == n else x[rows], dtype=np.float32)
+    centers = xs[dz_seeding_order(xs, k, 1, rng)].astype(np.float32)
+    ns = xs.shape[0]
+    cols = np.arange(ns)
+    scale = float(np.sqrt(np.mean(sq_norms(xs)))) or 1.0
+    eps = 1e-6 * scale
+    last = np.inf
+    for _ in range(niter):
+        lab, d2 = nearest(xs, centers)
+        dist = np.sqrt(d2.astype(np.float64))
+        cost = float(dist.sum())
+        if last - cost <= tol * last:
+            break
+        last = cost
+        for _ in range(weiszfeld_steps):
+            w = 1.0 / np.maximum(dist, eps)
+            num = sp.csr_matrix((w, (lab, cols)), shape=(k, ns)) @ xs
+            den = np.bincount(lab, weights=w, minlength=k)
+            full = den > 0
+            centers[full] = (num[full] / den[full, None]).astype(np.float32)
+            diff = xs - centers[lab]
+            dist = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+    return centers
+
+
+def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> np.ndarray:
+    """`k` distinct data rows forming a (k, z)-clustering: k-means (z = 2) or k-median (z = 1) centers,
+    each snapped to its nearest data row.
+
+    Two centers can snap to the same row; the missing ones are then drawn by D^z sampling from the
+    rows not yet taken (one more assignment pass, only in that case), so exactly `k` distinct rows
+    come back (Algorithm 1 queries the oracle on exactly k points).
+    Time: the clustering plus O(n · k · d) for the snap; memory O(k · d) beyond the clustering.
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    if z == 2:
+        centers = kmeans(x, k, seed=int(rng.integers(2**31 - 1)))
+    else:
+        centers = kmedian(x, k, rng)
+    rows = np.unique(snap_to_data(x, centers))
+    missing = k - rows.size
+    if missing > 0:
+        _, d2 = nearest(x, x[rows])
+        weight = d2.astype(np.float64) ** (z / 2)
+        weight[rows] = 0
+        free = np.flatnonzero(weight > 0)
+        if free.size >= missing:
+            extra = rng.choice(free, missing, replace=False, p=weight[free] / weight[free].sum())
+        else:  # too few distinct points: fill with unchosen duplicates
+            rest = np.setdiff1d(np.arange(n), np.concatenate([rows, free]))
+            extra = np.concatenate([free, rng.choice(rest, missing - free.size, replace=False)])
+        rows = np.sort(np.concatenate([rows, extra]))
+    return rows
