@@ -167,8 +167,9 @@ def markdown(settings: list[_Setting]) -> str:
         shared = {name: v for name in s.names("timings") if (v := s.shared(name)) is not None}
         if shared:
             parts = [f"{name} {_fmt(float(np.mean(v)), float(np.std(v)))} s" for name, v in shared.items()]
-            out += [f"Timings shared by every run of a seed (mean ± std over {max(map(len, shared.values()))} "
-                    f"seeds): " + "; ".join(parts) + ".", ""]
+            seeds = max(map(len, shared.values()))
+            out += [f"Timings shared by every run of a seed (mean ± std over {seeds} seed{'s' if seeds != 1 else ''}): "
+                    + "; ".join(parts) + ".", ""]
         for name in s.names("timings"):
             if name not in shared:
                 out += s.table("timings", name) + [""]
