@@ -26,11 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from coreselect.bench.config import BenchConfig
-from coreselect.bench.protocols.tabular import ARMS, run
+from coreselect.bench.protocols.tabular import run
 from coreselect.bench.store import ResultStore
 
 VARIANTS = {"original": None, "pos0.02": "0.02", "pos0.005": "0.005"}
 ESTIMATORS = ("logreg", "linsvm", "xgboost")
+METHODS = ("uniform", "coreset")  # the random baseline and the vanilla coreset
+ROWS = ("full", "uniform", "coreset", "tuned", "tuned+active")
+SHOWN = {"coreset": "vanilla"}
 FRACTIONS = (0.005, 0.01, 0.02, 0.05)
 
 
@@ -67,7 +70,7 @@ def report(runs: Path, seeds: int) -> list[str]:
                       "| size | arm | test F1 | test balanced acc. | val F1 | examples (positives) | tune s | refine s | n |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for f in (1.0, *FRACTIONS):
-                for arm in ARMS:
+                for arm in ROWS:
                     g = groups.get((arm, f))
                     if not g:
                         continue
@@ -78,7 +81,7 @@ def report(runs: Path, seeds: int) -> list[str]:
                     ref_s = [x["refine"] for x in t if "refine" in x]
                     size = "100%" if arm == "full" else f"{100 * f:g}%"
                     lines.append(
-                        f"| {size} | {arm} | {fmt([x['f1'] for x in m])} | {fmt([x['balanced_accuracy'] for x in m])} "
+                        f"| {size} | {SHOWN.get(arm, arm)} | {fmt([x['f1'] for x in m])} | {fmt([x['balanced_accuracy'] for x in m])} "
                         f"| {fmt(val)} | {np.mean([x['n_selected'] for x in m]):.0f} "
                         f"({np.mean([x['n_positive'] for x in m]):.0f}) | {mean(tune_s)} | {mean(ref_s)} | {len(g)} |"
                     )
@@ -100,7 +103,7 @@ def main() -> None:
         options = {"estimator": args.estimators}
         if share:
             options["imbalance"] = share
-        config = BenchConfig(dataset="a9a", protocol="tabular", out=runs / variant, methods=ARMS,
+        config = BenchConfig(dataset="a9a", protocol="tabular", out=runs / variant, methods=METHODS,
                              fractions=FRACTIONS, seeds=args.seeds, data_root=args.data_root, options=options)
         run(config, ResultStore(runs / variant))
         print(f"{variant}: done after {time.perf_counter() - t0:.0f} s", flush=True)
@@ -109,7 +112,7 @@ def main() -> None:
         "# Tuned coresets on a9a: full vs uniform vs vanilla vs tuned vs tuned + active",
         "",
         f"Command: `python benchmarks/tabular_a9a.py --runs RUNS --seeds {args.seeds}` "
-        f"(equivalently `coreselect bench --protocol tabular --dataset a9a --methods {','.join(ARMS)} "
+        f"(equivalently `coreselect bench --protocol tabular --dataset a9a --methods {','.join(METHODS)} "
         f"--fractions {','.join(map(str, FRACTIONS))} --seeds {args.seeds} --option estimator=... "
         "[--option imbalance=0.02]`).",
         f"Machine: {machine()} — shared with other jobs; 1-min load average {load0:.2f} at start, "
@@ -119,8 +122,8 @@ def main() -> None:
         "train and test thinned (seeded, per seed) to 2% / 0.5% of the rows. Per seed, 20% of the training rows",
         "(stratified) are the validation split used for tuning and active refinement; the test set is only",
         "scored. Sizes are fractions of the remaining training split. F1 is the F1 of the positive class.",
-        "Arms: `full` (all training rows), `uniform` (random, unweighted), `vanilla` (`coreset`, unified",
-        "sensitivity, d = 0, proportional, `inv`), `tuned` (`coreselect.tune`, default grid: allocation in",
+        "Arms: `full` (all training rows), `uniform` (random, unweighted), `vanilla` (`coreset` defaults: unified",
+        "sensitivity, d = 0, proportional, `keep` = `inv` at d = 0), `tuned` (`coreselect.tune`, default grid: allocation in",
         "{proportional, 0.5-mix, balanced} × d in {0, 0.5, 1} × weighting in {keep, inv, prop} = 27 coresets",
         "per size), `tuned+active` (`coreselect.tuning.refine` from the tuned coreset: batch 10% of the",
         "coreset, patience 3, at most 10 rounds; the examples column shows its final size).",

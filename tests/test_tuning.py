@@ -204,3 +204,28 @@ def test_cli_tune_builtin_dataset(tmp_path):
     assert r.returncode == 0, r.stderr
     s = coreselect.Subset.load(tmp_path / "s.npz")
     assert s.n == 32561 and s.params["dataset"] == "a9a" and len(s) == 100
+
+
+def test_tabular_protocol_runs_resumes_and_checks_options(tmp_path):
+    from coreselect.bench.config import BenchConfig
+    from coreselect.bench.protocols import tabular
+    from coreselect.bench.store import ResultStore
+
+    config = BenchConfig(dataset="four-moons", protocol="tabular", out=tmp_path, methods=("uniform", "coreset"),
+                         fractions=(0.05,), seeds=1, options={"grid": "small", "max_rounds": "2"})
+    store = ResultStore(tmp_path)
+    tabular.run(config, store)
+    records = list(store.records())
+    assert sorted(r["key"]["method"] for r in records) == ["coreset", "full", "tuned", "tuned+active", "uniform"]
+    assert all(0 <= r["metrics"]["f1"] <= 1 for r in records)
+    tuned = next(r for r in records if r["key"]["method"] == "tuned")
+    assert tuned["timings"]["tune"] > 0 and "val_f1" in tuned["metrics"]
+    tabular.run(config, ResultStore(tmp_path))
+    assert len(list(ResultStore(tmp_path).records())) == len(records)
+    for options, message in (({"arms": "best"}, "arms"), ({"estimator": "forest"}, "estimator"),
+                             ({"colour": "red"}, "no option")):
+        with pytest.raises(InputError, match=message):
+            tabular.validate(BenchConfig(dataset="four-moons", protocol="tabular", out=tmp_path,
+                                         methods=("uniform",), options=options))
+    with pytest.raises(InputError, match="needs"):
+        tabular.validate(BenchConfig(dataset="four-moons", protocol="tabular", out=tmp_path, methods=("prune",)))

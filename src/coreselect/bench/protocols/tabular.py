@@ -3,22 +3,20 @@
 METHODS.md, Protocols: "tabular"; the paper is arXiv 2507.16729 (tuned coresets). For each estimator
 and seed: optionally thin the positive class of train and test to a given share (``imbalance``), carve a
 stratified validation split from the training set (the test set is never used for tuning), then for
-each fraction of the remaining training set train and test-score the arms
+each fraction of the remaining training set train and test-score
 
-* ``full``    — every training example (budget recorded as 1.0);
-* ``uniform`` — uniform sample without replacement, unweighted;
-* ``vanilla`` — the ``coreset`` method with d = 0, proportional allocation, ``inv`` weights;
-* ``tuned``   — :func:`coreselect.tuning.tune` on the validation split at that size;
-* ``tuned+active`` — :func:`coreselect.tuning.refine` started from the tuned coreset.
+* every ``--methods`` spec (registered methods that need at most labels): ``uniform`` is the random
+  baseline, ``coreset`` with its defaults (d = 0, proportional, ``keep`` = ``inv`` at d = 0) the vanilla
+  coreset, ``coreset:deterministic=1:weighting=keep`` any fixed variant;
+* the arms of option ``arms`` (default all three): ``full`` (every training example; budget recorded
+  as 1.0), ``tuned`` (:func:`coreselect.tuning.tune` on the validation split at that size) and
+  ``tuned+active`` (:func:`coreselect.tuning.refine` started from the tuned coreset).
 
-Arms come from ``--methods`` (default: all five). Options (``--option KEY=VALUE``):
-``estimator`` (comma list of logreg, linsvm, xgboost; default logreg), ``imbalance`` (positive share,
-e.g. 0.02; default: the data as it is), ``positive`` (label thinned; default 1), ``val`` (validation
-fraction of train, default 0.2), ``grid`` (``default`` or ``small``: d ∈ {0, 1}, allocation ∈
-{proportional, balanced}, weighting ∈ {keep, inv}), ``sensitivity`` (default unified), ``batch`` and
-``patience`` for active refinement (default 10% of the coreset, 3), ``max_rounds`` (default 10).
-Metrics: test ``f1`` (of the rarer class) and ``balanced_accuracy``, ``val_f1``, ``n_selected``,
-``n_positive``; timings: ``select``, ``tune``, ``refine``, ``train_subset``, ``train_full``.
+Example: ``coreselect bench --protocol tabular --dataset a9a --methods uniform,coreset
+--fractions 0.005,0.01,0.02,0.05 --seeds 5 --option imbalance=0.02 --option estimator=logreg --out DIR``.
+Metrics: test ``f1`` (of the rarer class; macro-F1 with more classes) and ``balanced_accuracy``,
+``val_f1``, ``n_selected``, ``n_positive``; timings: ``select``, ``tune``, ``refine``, ``train_subset``,
+``train_full``.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ import numpy as np
 
 import coreselect
 from coreselect.bench.config import BenchConfig
+from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore
 from coreselect.errors import InputError
 from coreselect.progress import progress
@@ -40,17 +39,30 @@ from coreselect.tuning.grid import tune
 from coreselect.tuning.imbalance import keep_fraction_for_share, make_imbalanced
 from coreselect.tuning.split import stratified_split
 
-ARMS = ("full", "uniform", "vanilla", "tuned", "tuned+active")
+ARMS = ("full", "tuned", "tuned+active")
+OPTIONS: dict[str, str] = {
+    "estimator": "comma list of logreg, linsvm, xgboost (default logreg)",
+    "arms": "comma list of full, tuned, tuned+active, or none (default: all three)",
+    "imbalance": "thin the positive class of train and test to this share, e.g. 0.02 (default: as is)",
+    "positive": "the label thinned by imbalance (default 1)",
+    "val": "validation fraction carved from the training set (default 0.2)",
+    "grid": "default (27 coresets per size) or small (d in {0, 1} x {proportional, balanced} x {keep, inv})",
+    "sensitivity": "sensitivity of the tuned coresets: unified, leverage or lewis (default unified)",
+    "batch": "active refinement: examples added per round (default 10% of the coreset)",
+    "patience": "active refinement: rounds without validation gain before stopping (default 3)",
+    "max_rounds": "active refinement: most rounds (default 10)",
+}
 SMALL_GRID = {"deterministic": (0.0, 1.0), "allocation": ("proportional", "balanced"), "weighting": ("keep", "inv")}
 
 
 def _options(config: BenchConfig) -> dict[str, Any]:
-    known = {"estimator", "imbalance", "positive", "val", "grid", "sensitivity", "batch", "patience", "max_rounds"}
-    unknown = set(config.options) - known
+    unknown = set(config.options) - set(OPTIONS)
     if unknown:
-        raise InputError(f"tabular protocol has no option {sorted(unknown)}; options: {sorted(known)}")
+        raise InputError(f"tabular protocol has no option {sorted(unknown)}; options: {sorted(OPTIONS)}")
+    arms = config.option("arms", ",".join(ARMS))
     try:
         opts = {
+            "arms": () if arms == "none" else tuple(a.strip() for a in arms.split(",") if a.strip()),
             "estimators": tuple(e.strip() for e in config.option("estimator", "logreg").split(",") if e.strip()),
             "imbalance": None if config.option("imbalance") in (None, "", "none") else float(config.option("imbalance")),
             "positive": int(config.option("positive", "1")),
@@ -66,6 +78,8 @@ def _options(config: BenchConfig) -> dict[str, Any]:
     bad = [e for e in opts["estimators"] if e not in ESTIMATORS]
     if bad or not opts["estimators"]:
         raise InputError(f"estimator must be among {ESTIMATORS}, got {bad or '(none)'}")
+    if bad_arms := [a for a in opts["arms"] if a not in ARMS]:
+        raise InputError(f"arms must be among {ARMS} (or none), got {bad_arms}")
     if opts["grid"] not in ("default", "small"):
         raise InputError(f"grid must be 'default' or 'small', got {opts['grid']!r}")
     if not 0 < opts["val"] < 1:
@@ -77,18 +91,26 @@ def _variant(opts: dict[str, Any]) -> str:
     return "original" if opts["imbalance"] is None else f"pos{opts['imbalance']:g}"
 
 
-def run(config: BenchConfig, store: ResultStore) -> None:
-    """Run every (estimator, seed, fraction, arm) not yet in `store` (module docstring)."""
-    opts = _options(config)
-    arms = tuple(config.methods) if set(config.methods) != {"uniform"} or len(config.methods) > 1 else ARMS
-    bad = [a for a in arms if a not in ARMS]
-    if bad:
-        raise InputError(f"tabular protocol arms must be among {ARMS}, got {bad}")
-    fractions = tuple(config.fractions)
+def validate(config: BenchConfig) -> list[MethodSpec]:
+    """Check options, methods and budgets before any data is read; returns the method specs."""
+    _options(config)
+    specs = parse_methods(config.methods) if config.methods else []
+    for spec in specs:
+        extra = spec.make().requires() - {"labels"}
+        if extra:
+            raise InputError(f"the tabular protocol gives methods features and labels only; {spec.label!r} "
+                             f"needs {sorted(extra)}")
     if config.sizes:
         raise InputError("the tabular protocol takes --fractions (of the training split), not --sizes")
-    for est_name in opts["estimators"]:
-        resolve(est_name)
+    return specs
+
+
+def run(config: BenchConfig, store: ResultStore) -> None:
+    """Run every (estimator, seed, fraction, method or arm) not yet in `store` (module docstring)."""
+    specs = validate(config)
+    opts = _options(config)
+    arms = opts["arms"]
+    fractions = tuple(config.fractions)
     from coreselect.data import load_dataset
 
     data = load_dataset(config.dataset, root=config.data_root)
@@ -98,8 +120,9 @@ def run(config: BenchConfig, store: ResultStore) -> None:
     base = {"protocol": "tabular", "dataset": config.dataset, "variant": _variant(opts)}
     jobs = [(e, s) for e in opts["estimators"] for s in range(config.seeds)]
     for est_name, seed in progress(jobs, total=len(jobs), desc="tabular"):
-        keys = {(arm, f): {**base, "model": est_name, "method": arm, "budget": 1.0 if arm == "full" else f,
-                           "seed": seed} for arm in arms for f in (fractions if arm != "full" else (1.0,))}
+        names = [spec.label for spec in specs] + list(arms)
+        keys = {(a, f): {**base, "model": est_name, "method": a, "budget": 1.0 if a == "full" else f, "seed": seed}
+                for a in names for f in (fractions if a != "full" else (1.0,))}
         if all(store.done(k) for k in keys.values()):
             continue
         x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
@@ -130,15 +153,11 @@ def run(config: BenchConfig, store: ResultStore) -> None:
             evaluate(keys["full", 1.0], None, {})
         for f in fractions:
             m = max(1, int(round(f * y_tr.size)))
-            if ("uniform", f) in keys and not store.done(keys["uniform", f]):
-                t0 = time.perf_counter()
-                sub = coreselect.select("uniform", features=x_tr, size=m, seed=seed)
-                evaluate(keys["uniform", f], sub, {"select": time.perf_counter() - t0})
-            if ("vanilla", f) in keys and not store.done(keys["vanilla", f]):
-                t0 = time.perf_counter()
-                sub = coreselect.select("coreset", features=x_tr, labels=y_tr, size=m, seed=seed,
-                                        sensitivity=opts["sensitivity"], deterministic=0.0, weighting="inv")
-                evaluate(keys["vanilla", f], sub, {"select": time.perf_counter() - t0})
+            for spec in specs:
+                if not store.done(keys[spec.label, f]):
+                    t0 = time.perf_counter()
+                    sub = coreselect.select(spec.name, features=x_tr, labels=y_tr, size=m, seed=seed, **spec.params)
+                    evaluate(keys[spec.label, f], sub, {"select": time.perf_counter() - t0})
             todo = [a for a in ("tuned", "tuned+active") if (a, f) in keys and not store.done(keys[a, f])]
             if not todo:
                 continue
