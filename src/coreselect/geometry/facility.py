@@ -48,7 +48,7 @@ Similarity = Literal["cosine", "euclidean"]
 SIMILARITIES = ("cosine", "euclidean")
 
 #: Largest dense similarity block (bytes) :func:`build` accepts before switching to the kNN graph.
-DENSE_BYTES = 256 * 2**20
+DENSE_BYTES = 16 * 2**20
 #: Default neighbourhood size of the sparse graph (see the table in benchmarks/results/facility-scale.md).
 DEFAULT_NEIGHBORS = 32
 

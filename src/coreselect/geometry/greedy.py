@@ -96,12 +96,12 @@ class _Frontier:
         b[self.idx] = self.ub
 
 
-def lazy_greedy(fn: SetFunction, m: int, frontier: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def lazy_greedy(fn: SetFunction, m: int, frontier: int = 256, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """The naive greedy's choice, re-evaluating only stale candidates that might be on top.
 
     Minoux's accelerated greedy, vectorised: the `frontier` largest upper bounds live in a small array
-    (indices ascending); per step the stale entries whose bound reaches the best fresh gain are
-    re-evaluated in one :meth:`gains` call until the arg-max of the frontier (lowest index on ties) is
+    (indices ascending); per step the (at most `batch`) stale entries with the largest bounds that reach
+    the best fresh gain are re-evaluated in one :meth:`gains` call until the arg-max of the frontier (lowest index on ties) is
     fresh and beats the best bound outside; when the outside wins, the frontier is refilled (O(n)).
     Any set of re-evaluations keeps every stored value an upper bound, so the choice stays exact.
     """
@@ -122,6 +122,8 @@ def lazy_greedy(fn: SetFunction, m: int, frontier: int = 256) -> tuple[np.ndarra
                 break
             floor = max(f.out_value, f.ub[f.fresh].max() if f.fresh.any() else -np.inf)
             stale = np.flatnonzero(~f.fresh & (f.ub >= floor) & (f.ub > -np.inf))
+            if stale.size > batch:
+                stale = stale[np.argpartition(-f.ub[stale], batch - 1)[:batch]]
             f.ub[stale] = fn.gains(f.idx[stale])
             f.fresh[stale] = True
         chosen[t], gains[t] = j, v

@@ -50,6 +50,18 @@ def importance(difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
     return np.power(np.clip(base, 0, 1), alpha)
 
 
+def fill_saturated(chosen: np.ndarray, gains: np.ndarray, importance: np.ndarray) -> np.ndarray:
+    """Replace the picks that added nothing (gain 0: F is saturated) by the most important candidates
+    not yet chosen (ties: lowest position). F is unchanged; without this, zero-gain ties would fall to
+    the lowest positions, whatever their difficulty. O(n log n)."""
+    useful = chosen[gains > 0]
+    if useful.size == chosen.size:
+        return chosen
+    rest = np.setdiff1d(np.arange(importance.size), useful)
+    rest = rest[np.argsort(-importance[rest], kind="stable")]
+    return np.concatenate([useful, rest[: chosen.size - useful.size]])
+
+
 def after_cutoff(aum: np.ndarray, cutoff: float) -> np.ndarray:
     """Positions kept after dropping the ⌊cutoff·n⌋ lowest-AUM ones (ties: lower position dropped first), sorted."""
     drop = int(np.floor(cutoff * aum.size))
@@ -67,7 +79,10 @@ class BOSS(MethodBase):
     ``F(S) = Σ_i max_{j∈S} Sim(i, j)·I_j`` with ``Sim = 0.5 + 0.5·cos`` over the kept members, by lazy
     greedy (exact; dense block for small classes, sparse kNN graph for large ones — see
     :mod:`coreselect.geometry.facility`). `peak`, `alpha`, `cutoff` left as None come from
-    :func:`schedule` by fraction. α = 0 and β = 0 give exactly ``facility-location``. Unweighted (n/m).
+    :func:`schedule` by fraction. Once F is saturated (every remaining gain is 0, which a large α
+    reaches early: a few high-importance picks then represent everyone better than any low-importance
+    candidate could), the rest of the class budget goes to the most important remaining members
+    (:func:`fill_saturated`). α = 0 and β = 0 give exactly ``facility-location``. Unweighted (n/m).
 
     A class whose kept members are fewer than its budget is an InputError (lower the cutoff).
     Time and memory: those of facility location on each class (O(n_c²) dense, O(n_c·k) sparse).
@@ -125,7 +140,9 @@ class BOSS(MethodBase):
         chosen = []
         for keep, (_, m) in zip(kept, plan):
             d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
-            chosen.append(keep[opts.select(x[keep], m, rng, importance(d, peak, alpha))])
+            imp = importance(d, peak, alpha)
+            picked, gains = opts.select(x[keep], m, rng, imp)
+            chosen.append(keep[fill_saturated(picked, gains, imp)])
         return Subset.uniform_weights(np.sort(np.concatenate(chosen)), pool.n)
 
 

@@ -64,7 +64,7 @@ class CRAIG(MethodBase):
         opts = self.options()
         idx, w = [], []
         for rows, m in class_budgets(pool, budget):
-            chosen = np.sort(opts.select(x[rows], m, rng))
+            chosen = np.sort(opts.select(x[rows], m, rng)[0])
             idx.append(rows[chosen])
             w.append(represented_counts(x[rows], chosen))
         return Subset(indices=np.concatenate(idx), weights=np.concatenate(w), n=pool.n)

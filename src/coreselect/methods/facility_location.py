@@ -46,13 +46,13 @@ class GraphOptions:
             raise InputError(f"epsilon must be in (0, 1), got {self.epsilon!r}")
 
     def select(self, x: np.ndarray, m: int, rng: np.random.Generator,
-               importance: np.ndarray | None = None) -> np.ndarray:
-        """Positions (rows of `x`) of `m` greedy maximisers of F over the rows of `x`, in greedy order."""
+               importance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (rows of `x`) of `m` greedy maximisers of F over the rows of `x`, in greedy order,
+        and their marginal gains."""
         fn = facility.build(x, importance=importance, similarity=self.similarity, neighbors=self.neighbors,
                             exact=self.exact, probes=self.probes, dense_bytes=int(self.dense_mb * 2**20),
                             seed=int(rng.integers(2**31)))
-        chosen, _ = maximize(fn, m, self.optimizer, rng=rng, epsilon=self.epsilon)
-        return chosen
+        return maximize(fn, m, self.optimizer, rng=rng, epsilon=self.epsilon)
 
 
 @register("facility-location")
@@ -91,5 +91,5 @@ class FacilityLocationMethod(MethodBase):
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)
         opts = self.options()
-        idx = select_per_class(pool, budget, lambda rows, m: rows[opts.select(x[rows], m, rng)])
+        idx = select_per_class(pool, budget, lambda rows, m: rows[opts.select(x[rows], m, rng)[0]])
         return Subset.uniform_weights(np.sort(idx), pool.n)

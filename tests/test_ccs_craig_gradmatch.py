@@ -1,0 +1,163 @@
+"""CCS, CRAIG, GradMatch and the last-layer gradient embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coreselect
+from coreselect.errors import InputError
+from coreselect.geometry.gradients import last_layer_gradients
+from coreselect.methods.ccs import coverage_sample, default_cutoff, strata_budgets
+from coreselect.methods.gradmatch import omp_select
+from coreselect.registry import get_method
+
+
+def data(n: int = 600, classes: int = 3, d: int = 6, seed: int = 0):
+    r = np.random.default_rng(seed)
+    y = r.integers(classes, size=n)
+    x = (r.normal(size=(classes, d))[y] * 2 + r.normal(size=(n, d))).astype(np.float32)
+    return x, y, {"el2n": r.random(n), "aum": r.normal(size=n)}
+
+
+# ---- CCS -----------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=60), st.data())
+def test_strata_budgets_sum_and_respect_sizes(sizes, data_):
+    sizes = np.array(sizes)
+    m = data_.draw(st.integers(0, int(sizes.sum())))
+    take = strata_budgets(sizes, m)
+    assert take.sum() == m
+    assert np.all(take <= sizes) and np.all(take >= 0)
+
+
+def test_strata_budgets_smallest_first():
+    # strata of 2, 10, 30 with m = 21: 2 (all of the smallest), then ⌊19/2⌋ = 9, then the remaining 10
+    np.testing.assert_array_equal(strata_budgets(np.array([30, 2, 10]), 21), [10, 2, 9])
+
+
+def test_coverage_sample_spreads_over_strata():
+    score = np.concatenate([np.zeros(900), np.linspace(0.5, 1, 100)])  # one dense stratum, many sparse ones
+    picked = coverage_sample(score, 100, 50, np.random.default_rng(0))
+    assert np.unique(picked).size == 100
+    assert (score[picked] > 0).sum() > 50  # sparse strata are not starved by the dense one
+    const = coverage_sample(np.ones(30), 10, 50, np.random.default_rng(0))
+    assert np.unique(const).size == 10
+
+
+def test_ccs_cutoff_and_defaults():
+    x, y, sig = data()
+    s = coreselect.select("ccs", features=x, signals=sig, fraction=0.1, seed=0)
+    assert len(s) == 60 and s.weights.sum() == pytest.approx(600)
+    dropped = np.argsort(sig["aum"], kind="stable")[: int(default_cutoff(0.1) * 600)]
+    assert not np.intersect1d(dropped, s.indices).size
+    assert default_cutoff(0.1) == 0.3 and default_cutoff(0.2) == 0.1 and default_cutoff(0.3) == 0.1
+    assert default_cutoff(0.5) == 0.0 and default_cutoff(0.9) == 0.0 and default_cutoff(0.01) == 0.3
+    t = coreselect.select("ccs", features=x, signals=sig, fraction=0.1, score="el2n", cutoff=0.0, seed=0)
+    assert len(t) == 60
+
+
+def test_ccs_deterministic_and_bad_input():
+    x, y, sig = data()
+    a = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
+    b = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    with pytest.raises(InputError, match="cutoff"):
+        coreselect.select("ccs", features=x, signals=sig, fraction=0.8, cutoff=0.5)
+    with pytest.raises(InputError):
+        coreselect.select("ccs", features=x, signals=sig, fraction=0.1, strata=0)
+    with pytest.raises(InputError, match="aum"):
+        coreselect.select("ccs", features=x, signals={"el2n": sig["el2n"]}, fraction=0.1, score="el2n")
+    const = coreselect.select("ccs", features=x, signals={"aum": np.zeros(600)}, fraction=0.1, seed=0)
+    assert len(const) == 60
+
+
+# ---- gradients -----------------------------------------------------------------------------------
+
+
+def test_last_layer_gradients_match_autograd_formula():
+    r = np.random.default_rng(0)
+    z, y, h = r.normal(size=(5, 3)), np.array([0, 2, 1, 1, 0]), r.normal(size=(5, 4)).astype(np.float32)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    e = p - np.eye(3)[y]
+    np.testing.assert_allclose(last_layer_gradients(z, y), e, rtol=1e-6, atol=1e-7)
+    g = last_layer_gradients(z, y, h)
+    assert g.shape == (5, 3 * 5) and g.dtype == np.float32
+    h1 = np.hstack([h, np.ones((5, 1))])
+    np.testing.assert_allclose(g, np.einsum("nc,nk->nck", e, h1).reshape(5, -1), rtol=1e-5, atol=1e-6)
+    big = last_layer_gradients(np.array([[1000.0, -1000.0]]), np.array([1]))
+    assert np.all(np.isfinite(big))
+    for bad in ((z, np.array([0, 3, 1, 1, 0])), (z, y[:4]), (np.full((5, 3), np.nan), y)):
+        with pytest.raises(InputError):
+            last_layer_gradients(*bad)
+    with pytest.raises(InputError):
+        last_layer_gradients(z, y, h[:3])
+
+
+# ---- CRAIG ---------------------------------------------------------------------------------------
+
+
+def test_craig_weights_are_represented_counts():
+    x, y, _ = data()
+    s = coreselect.select("craig", features=x, labels=y, fraction=0.05, seed=0)
+    assert get_method("craig").embedding == "gradients" and get_method("craig").weighted
+    assert len(s) == 30 and s.weights.sum() == pytest.approx(600)
+    for c in range(3):
+        rows = np.flatnonzero(y == c)
+        mine = np.isin(s.indices, rows)
+        assert s.weights[mine].sum() == pytest.approx(rows.size)
+        d = ((x[rows][:, None, :] - x[s.indices[mine]][None]) ** 2).sum(-1)
+        counts = np.bincount(d.argmin(1), minlength=mine.sum())
+        np.testing.assert_allclose(s.weights[mine], counts * rows.size / counts.sum())
+
+
+def test_craig_duplicates_and_identical_features_keep_positive_weights():
+    x, y, _ = data(200)
+    for xc in (np.repeat(x[:100], 2, axis=0), np.zeros_like(x)):
+        s = coreselect.select("craig", features=xc, labels=y, fraction=0.2, seed=0)
+        assert np.all(s.weights > 0) and s.weights.sum() == pytest.approx(200)
+        assert np.all(np.isfinite(s.weights))
+
+
+def test_craig_sparse_and_dense_agree_closely():
+    x, y, _ = data(3000, d=8)
+    a = coreselect.select("craig", features=x, labels=y, fraction=0.1, seed=0)
+    b = coreselect.select("craig", features=x, labels=y, fraction=0.1, dense_mb=0.0, seed=0)
+    assert len(a) == len(b) == 300
+    assert np.intersect1d(a.indices, b.indices).size > 100
+
+
+# ---- GradMatch -----------------------------------------------------------------------------------
+
+
+def test_omp_matches_the_gradient_sum_better_than_random():
+    r = np.random.default_rng(0)
+    g = r.normal(size=(400, 20)) + 0.5
+    chosen, w = omp_select(g, 30)
+    assert np.unique(chosen).size == 30 and np.all(w >= 0)
+    target = g.sum(0)
+    err = np.linalg.norm(w @ g[chosen] - target)
+    rand = r.choice(400, 30, replace=False)
+    err_rand = np.linalg.norm(g[rand].sum(0) * 400 / 30 - target)
+    assert err < 0.5 * err_rand
+
+
+def test_gradmatch_weights_and_determinism():
+    x, y, _ = data()
+    s = coreselect.select("gradmatch", features=x, labels=y, fraction=0.1, seed=0)
+    t = coreselect.select("gradmatch", features=x, labels=y, fraction=0.1, seed=1)
+    np.testing.assert_array_equal(s.indices, t.indices)
+    assert get_method("gradmatch").embedding == "gradients" and get_method("gradmatch").weighted
+    assert len(s) == 60 and np.all(s.weights > 0) and s.weights.sum() == pytest.approx(600)
+    for c in range(3):
+        assert s.weights[np.isin(s.indices, np.flatnonzero(y == c))].sum() == pytest.approx((y == c).sum())
+    zero = coreselect.select("gradmatch", features=np.zeros_like(x), labels=y, fraction=0.1)
+    assert np.all(np.isfinite(zero.weights)) and zero.weights.sum() == pytest.approx(600)
+    one = coreselect.select("gradmatch", features=x[:1], labels=y[:1], size=1)
+    assert one.weights.tolist() == [1.0]
+    with pytest.raises(InputError):
+        coreselect.select("gradmatch", features=x, labels=y, fraction=0.1, lam=0.0)
