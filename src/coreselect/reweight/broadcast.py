@@ -153,7 +153,7 @@ def broadcast(
         members = np.flatnonzero(coreset_labels == c)
         if members.size == 0:
             raise InputError(
-                f"labels: class {c!r} ({rows.size} examples) has no coreset example; broadcast without "
+                f"labels: class {c.item()!r} ({rows.size} examples) has no coreset example; broadcast without "
                 "labels, or choose a coreset with every class"
             )
         out[rows] = _nearest_weights(x, rows, centers[members], w[members], min(int(k), members.size))
