@@ -3,7 +3,7 @@
 Reference: "Data-Efficient Learning via Clustering-Based Sensitivity Sampling" (arXiv 2402.17327),
 Algorithm 1 step 1 (an O(1)-approximate (k, z)-clustering whose centers are data points) and Algorithm 3
 step 1 (a prefix clustering order: D^z sampling, i.e. k-means++ for z = 2, "fast and performs extremely
-well in practice", Appendix A.2). k-means (z = 2) is faiss Lloyd (:func:`coreselect.geometry.kmeans.kmeans`);
+well in practice", Appendix A.2). k-means (z = 2) is greedy k-means++ seeding then faiss Lloyd (:func:`kmeans_pp`);
 k-median (z = 1) here is Lloyd with a Euclidean geometric-median update (Weiszfeld steps).
 
 Everything is float32, keeps only running minima or one sample, and never forms an n × n matrix.
@@ -15,14 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from coreselect.geometry.distances import sq_norms
-from coreselect.geometry.kmeans import kmeans, snap_to_data
+from coreselect.geometry.kmeans import snap_to_data
 from coreselect.geometry.neighbors import nearest
 
 #: D^z seeding looks at most this many rows per requested center (a uniform sample of the data);
 #: each seeding step costs one pass over the sample, so the sample bounds the sequential part.
-SEEDING_ROWS_PER_CENTER = 64
+SEEDING_ROWS_PER_CENTER = 32
 #: ... and never fewer than this many rows (or all of them when n is smaller).
-SEEDING_MIN_ROWS = 16384
+SEEDING_MIN_ROWS = 8192
 
 
 def _row_sample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -31,49 +31,79 @@ def _row_sample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def dz_seeding_order(x: np.ndarray, m: int, z: int, rng: np.random.Generator,
-                     max_rows: int | None = None) -> np.ndarray:
-    """`m` distinct row indices of `x` in D^z-seeding order (k-means++ for z = 2, D¹ for z = 1).
+                     max_rows: int | None = None, candidates: int | None = None) -> np.ndarray:
+    """`m` distinct row indices of `x` in greedy D^z-seeding order (k-means++ for z = 2, D¹ for z = 1).
 
-    The first row is uniform; each next row is drawn with probability ∝ (distance to the rows chosen
-    so far)^z. Every prefix of the order is an O(log k)-approximate (k, z)-clustering in expectation
-    (Arthur & Vassilvitskii 2007), the prefix property Algorithm 3 needs. When only duplicates of
-    chosen rows are left (all distances 0) the next row is uniform among the unchosen.
+    The first row is uniform; each next row is the best of `candidates` rows drawn with probability
+    ∝ (distance to the rows chosen so far)^z — the one that lowers the cost Σ min-distance^z most
+    (greedy k-means++, ``2 + ⌊ln m⌋`` candidates by default, as scikit-learn does; 1 is plain
+    D^z sampling). Every prefix of the order is an O(log k)-approximate (k, z)-clustering in
+    expectation (Arthur & Vassilvitskii 2007), the prefix property Algorithm 3 needs. When only
+    duplicates of chosen rows are left (all distances 0) the next row is uniform among the unchosen.
 
     The seeding runs on a uniform sample of ``max_rows`` rows (default
     ``max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER · m)``, never fewer than m) and returns indices of
-    `x`. Time O(m · n_s · d), memory O(n_s · d) for the sample (no copy when it is all of `x`).
+    `x`. Time O(m · c · n_s · d) for c candidates, memory O(n_s · (d + c)) for the sample (no copy when
+    it is all of `x`).
     """
     n = x.shape[0]
     if not 1 <= m <= n:
         raise ValueError(f"m must be in [1, {n}], got {m}")
+    c = max(1, 2 + int(np.log(m)) if candidates is None else candidates)
     cap = max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER * m) if max_rows is None else max(max_rows, m)
     rows = _row_sample(n, cap, rng)
     xs = x if rows.size == n else x[rows]
     xs = np.ascontiguousarray(xs, dtype=np.float32)
     norms = sq_norms(xs)
-    mins = np.full(rows.size, np.inf, dtype=np.float64)
     chosen = np.zeros(rows.size, dtype=bool)
     order = np.empty(m, dtype=np.int64)
     j = int(rng.integers(rows.size))
+    mins = _power(np.maximum(norms - 2 * (xs @ xs[j]) + norms[j], 0), z)
     for t in range(m):
         order[t] = j
         chosen[j] = True
+        mins[j] = 0
         if t == m - 1:
             break
-        d2 = norms - 2 * (xs @ xs[j]) + norms[j]
-        np.minimum(mins, np.maximum(d2, 0), out=mins)
-        weight = mins if z == 2 else np.sqrt(mins) if z == 1 else mins ** (z / 2)
-        weight[chosen] = 0
-        cum = np.cumsum(weight)
-        if cum[-1] > 0:
-            j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-            j = min(j, rows.size - 1)
-            if chosen[j]:  # float round-off at a zero-weight boundary: take the next positive weight
-                j = int(np.flatnonzero((weight > 0) & ~chosen)[0])
-        else:
+        cum = np.cumsum(mins)
+        if not cum[-1] > 0:
             free = np.flatnonzero(~chosen)
             j = int(free[rng.integers(free.size)])
+            continue
+        cand = np.searchsorted(cum, rng.random(c) * cum[-1], side="right")
+        cand = np.unique(np.minimum(cand, rows.size - 1))
+        cand = cand[mins[cand] > 0]  # float round-off at a zero-weight boundary
+        if cand.size == 0:
+            cand = np.flatnonzero(mins > 0)[:1]
+        d2 = norms[None, :] - 2 * (xs[cand] @ xs.T) + norms[cand, None]
+        trial = np.minimum(mins[None, :], _power(np.maximum(d2, 0), z))
+        best = int(np.argmin(trial.sum(axis=1, dtype=np.float64)))
+        j = int(cand[best])
+        mins = trial[best]
     return rows[order]
+
+
+def _power(d2: np.ndarray, z: int) -> np.ndarray:
+    """``‖·‖^z`` from squared distances, in float64."""
+    d2 = d2.astype(np.float64)
+    return d2 if z == 2 else np.sqrt(d2) if z == 1 else d2 ** (z / 2)
+
+
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
+              max_points_per_centroid: int = 256) -> np.ndarray:
+    """`k` k-means centers: greedy k-means++ seeding (:func:`dz_seeding_order` on a sample), then faiss
+    Lloyd iterations on at most ``max_points_per_centroid · k`` sampled rows.
+
+    The seeding avoids the poor local optima of faiss's random initialisation (two centers in one
+    cluster, one center for two). Time O(k · c · n_s · d + niter · 256k · k · d), memory O(256k · d).
+    """
+    import faiss
+
+    init = np.ascontiguousarray(x[dz_seeding_order(x, k, 2, rng)], dtype=np.float32)
+    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=int(rng.integers(2**31 - 1)),
+                      max_points_per_centroid=max_points_per_centroid, verbose=False)
+    km.train(np.ascontiguousarray(x, dtype=np.float32), init_centroids=init)
+    return np.asarray(km.centroids, dtype=np.float32)
 
 
 def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
@@ -82,8 +112,8 @@ def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
 
     Lloyd's alternation on a uniform sample of at most ``max_points_per_center · k`` rows (as faiss
     k-means does): assign each row to its nearest center (faiss, exact), then move each center towards
-    the geometric median of its cluster with `weiszfeld_steps` Weiszfeld updates
-    ``c ← Σ x_i/‖x_i − c‖ / Σ 1/‖x_i − c‖`` (all clusters at once through one sparse product). Seeded
+    the geometric median of its cluster: start at the cluster mean, then `weiszfeld_steps` Weiszfeld
+    updates ``c ← Σ x_i/‖x_i − c‖ / Σ 1/‖x_i − c‖`` (all clusters at once through one sparse product). Seeded
     with D¹ sampling (:func:`dz_seeding_order`); stops after `niter` rounds or when the cost falls by less than `tol` (relative).
     Empty clusters keep their center. Deterministic given `rng`.
 
@@ -104,23 +134,24 @@ def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
         lab, d2 = nearest(xs, centers)
         dist = np.sqrt(d2.astype(np.float64))
         cost = float(dist.sum())
-        if last - cost <= tol * last:
+        if np.isfinite(last) and last - cost <= tol * last:
             break
         last = cost
-        for _ in range(weiszfeld_steps):
-            w = 1.0 / np.maximum(dist, eps)
+        # Weiszfeld from the cluster mean (a center sitting on a data point would never move)
+        w = np.ones(ns)
+        for _ in range(weiszfeld_steps + 1):
             num = sp.csr_matrix((w, (lab, cols)), shape=(k, ns)) @ xs
             den = np.bincount(lab, weights=w, minlength=k)
             full = den > 0
             centers[full] = (num[full] / den[full, None]).astype(np.float32)
             diff = xs - centers[lab]
-            dist = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+            w = 1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64)), eps)
     return centers
 
 
 def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> np.ndarray:
-    """`k` distinct data rows forming a (k, z)-clustering: k-means (z = 2) or k-median (z = 1) centers,
-    each snapped to its nearest data row.
+    """`k` distinct data rows forming a (k, z)-clustering: k-means (z = 2, :func:`kmeans_pp`) or
+    k-median (z = 1, :func:`kmedian`) centers, each snapped to its nearest data row.
 
     Two centers can snap to the same row; the missing ones are then drawn by D^z sampling from the
     rows not yet taken (one more assignment pass, only in that case), so exactly `k` distinct rows
@@ -131,7 +162,7 @@ def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> 
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}], got {k}")
     if z == 2:
-        centers = kmeans(x, k, seed=int(rng.integers(2**31 - 1)))
+        centers = kmeans_pp(x, k, rng)
     else:
         centers = kmedian(x, k, rng)
     rows = np.unique(snap_to_data(x, centers))
