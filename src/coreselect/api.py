@@ -28,14 +28,18 @@ def check_inputs(method: Any, pool: Pool) -> None:
         raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing})")
 
 
-def run(method: Any, pool: Pool, budget: Budget, seed: int | None) -> Subset:
-    """Run an instantiated method on a validated pool; records parameters, seed and timing."""
+def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
+        select: Callable[[Pool, Budget, np.random.Generator], Subset] | None = None) -> Subset:
+    """Run an instantiated method on a validated pool; records parameters, seed and timing.
+
+    `select` replaces ``method.select`` (the distributed runner passes its chunked implementation).
+    """
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
     check_inputs(method, pool)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    subset = method.select(pool, budget, rng)
+    subset = (method.select if select is None else select)(pool, budget, rng)
     elapsed = time.perf_counter() - t0
     params = {k: v for k, v in dataclasses.asdict(method).items()}
     if not isinstance(budget.allocation, str) or budget.allocation != "proportional":
@@ -70,7 +74,8 @@ def select(
 
     Give exactly one of `fraction` (of n) or `size`. `allocation` splits the budget over classes for
     per-class methods (``"proportional"``, ``"balanced"`` or ``{class: size}``). `params` are the
-    method's own hyper-parameters. The same inputs and `seed` give the same subset.
+    method's own hyper-parameters. The same inputs and `seed` give the same subset. Features given as a
+    Dask array run on the current Dask scheduler (see :mod:`coreselect.distributed`).
 
     >>> import numpy as np, coreselect
     >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype("float32")
@@ -78,6 +83,12 @@ def select(
     >>> len(s), round(s.weights.sum())
     (50, 1000)
     """
+    if type(features).__module__.split(".")[0] == "dask":  # never imports Dask itself
+        from coreselect.distributed.runner import select as distributed_select
+
+        return distributed_select(method, features, labels=labels, targets=targets, signals=signals,
+                                  oracle=oracle, fraction=fraction, size=size, allocation=allocation,
+                                  seed=seed, **params)
     impl = registry.make(method, params)
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
     budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)

@@ -19,8 +19,9 @@ _NOT_SIGNALS = {"features", "labels", "targets", "x_test", "y_test", "features_t
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="select a subset with one method", description=__doc__)
     p.add_argument("method", help="method name (see `coreselect methods`)")
-    p.add_argument("--features", help="(n, d) features: .npy, .npz, .csv or .parquet")
-    p.add_argument("--key", help="array name inside an .npz features file")
+    p.add_argument("--features", help="(n, d) features: .npy, .npz, .csv or .parquet; sharded: a quoted glob "
+                   "of .npy or .parquet files, or a .zarr store (runs on Dask)")
+    p.add_argument("--key", help="array name inside an .npz features file (embedding column of Parquet shards)")
     p.add_argument("--labels", help="(n,) integer class labels")
     p.add_argument("--targets", help="(n,) regression targets")
     p.add_argument("--signal", action="append", default=[], metavar="NAME=FILE", help="a per-example signal")
@@ -34,14 +35,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter")
     p.add_argument("--out", required=True, help="output subset file (.npz)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run on a new local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDR", help="run on the Dask cluster at ADDR (tcp://host:port)")
+    p.add_argument("--worker-memory", default="auto", help="memory limit per --workers process (e.g. 4GB)")
     p.set_defaults(func=run)
 
 
-def _load_inputs(args: argparse.Namespace) -> dict[str, Any]:
+def _sharded(args: argparse.Namespace) -> bool:
+    """Dask runs the selection: a cluster was asked for, or the features are a glob or a Zarr store."""
+    spec = args.features or ""
+    glob_or_zarr = any(c in spec for c in "*?[") or spec.rstrip("/").lower().endswith(".zarr")
+    return args.workers is not None or args.scheduler is not None or glob_or_zarr
+
+
+def _load_inputs(args: argparse.Namespace, sharded: bool = False) -> dict[str, Any]:
     from coreselect.data import load_array, load_arrays_npz
 
     bundle = load_arrays_npz(args.signals_from) if args.signals_from else {}
-    features = load_array(args.features, key=args.key) if args.features else bundle.get("features")
+    if sharded:
+        if not args.features:
+            raise InputError("--features is required with --workers or --scheduler")
+        from coreselect.distributed import open_features
+
+        features = open_features(args.features, column=args.key)
+    else:
+        features = load_array(args.features, key=args.key) if args.features else bundle.get("features")
     if features is None:
         raise InputError("--features is required (or a --signals-from file that holds 'features')")
     signals = {k: v for k, v in bundle.items() if k not in _NOT_SIGNALS and getattr(v, "ndim", 0) == 1}
@@ -60,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
     params = {k: registry.parse_param(args.method, k, v) for k, v in parse_assignments(args.param, "--param").items()}
     method = registry.make(args.method, params)
+    if _sharded(args):
+        return _run_sharded(args, out, params)
     inputs = _load_inputs(args)
     pool = Pool.build(**inputs)
     budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
@@ -67,4 +88,18 @@ def run(args: argparse.Namespace) -> int:
     subset = api.run(method, pool, budget, args.seed)
     subset.save(out)
     print(f"selected {len(subset)} of {pool.n} with {args.method} -> {out}")
+    return 0
+
+
+def _run_sharded(args: argparse.Namespace, out: Path, params: dict[str, Any]) -> int:
+    """Open the shards (headers checked), then select on the requested Dask cluster."""
+    from coreselect.distributed import connect, select
+
+    inputs = _load_inputs(args, sharded=True)
+    n = int(inputs["features"].array.shape[0])
+    with connect(workers=args.workers, scheduler=args.scheduler, memory_limit=args.worker_memory):
+        subset = select(args.method, fraction=args.fraction, size=args.size,
+                        allocation=parse_allocation(args.allocation), seed=args.seed, **inputs, **params)
+    subset.save(out)
+    print(f"selected {len(subset)} of {n} with {args.method} -> {out}")
     return 0

@@ -1,0 +1,83 @@
+"""The distributed front door: validate like :func:`coreselect.select`, then run a method's chunked runner.
+
+The client holds only O(n) scalars (labels, targets, signals, the per-class plan) and O(k·d) state; the
+features stay in their chunks. Methods with a distributed runner are listed in :data:`RUNNERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from coreselect import api, registry
+from coreselect.budget import Allocation, Budget
+from coreselect.distributed import inputs, sensitivity
+from coreselect.distributed.inputs import Sharded
+from coreselect.errors import InputError
+from coreselect.oracle import Oracle
+from coreselect.pool import NONNEGATIVE_SIGNALS, Pool, _rows, _vector
+from coreselect.subset import Subset
+
+Runner = Callable[[Any, Any, Pool, Budget, np.random.Generator], Subset]
+
+RUNNERS: dict[str, Runner] = {
+    "sensitivity": sensitivity.select,
+}
+
+
+def _gather(v: Any) -> Any:
+    """A Dask vector computed to NumPy (O(n) scalars); anything else as it is."""
+    return v.compute() if type(v).__module__.split(".")[0] == "dask" else v
+
+
+def metadata_pool(n: int, labels: Any = None, targets: Any = None, signals: Mapping[str, Any] | None = None,
+                  oracle: Any = None) -> Pool:
+    """A :class:`Pool` of everything but the features (a zero-width placeholder of n rows), validated."""
+    y = None if labels is None else _vector("labels", _gather(labels), n, np.int64)
+    t = None if targets is None else _vector("targets", _gather(targets), n, np.float64)
+    sig: dict[str, np.ndarray] = {}
+    for name, values in (signals or {}).items():
+        v = _vector(f"signal {name!r}", _gather(values), n, np.float64)
+        if name in NONNEGATIVE_SIGNALS and np.any(v < 0):
+            raise InputError(f"signal {name!r} must be >= 0 but is negative at {_rows(v < 0)}")
+        sig[name] = v
+    if oracle is not None and not isinstance(oracle, Oracle):
+        oracle = Oracle(_gather(oracle), n)
+    return Pool(features=np.empty((n, 0), dtype=np.float32), labels=y, targets=t, signals=sig, oracle=oracle)
+
+
+def select(
+    method: str,
+    features: Any,
+    labels: Any = None,
+    targets: Any = None,
+    signals: Mapping[str, Any] | None = None,
+    oracle: Any = None,
+    fraction: float | None = None,
+    size: int | None = None,
+    allocation: Allocation = "proportional",
+    seed: int | None = 0,
+    **params: Any,
+) -> Subset:
+    """:func:`coreselect.select` for features given as a Dask array (or :class:`Sharded` files).
+
+    Runs on the current Dask scheduler (a ``distributed.Client`` when one is active). Bad input raises
+    :class:`InputError` before any pass over the features except the NaN/inf check, which is one
+    per-chunk reduction naming the bad chunk.
+    """
+    impl = registry.make(method, params)
+    if impl.name not in RUNNERS:
+        raise InputError(f"method {impl.name!r} has no distributed runner; available: {', '.join(sorted(RUNNERS))}")
+    feats = features if isinstance(features, Sharded) else inputs.from_array(features)
+    n = int(feats.array.shape[0])
+    pool = metadata_pool(n, labels, targets, signals, oracle)
+    budget = Budget.from_request(n, fraction=fraction, size=size, allocation=allocation)
+    runner = RUNNERS[impl.name]
+
+    def run(p: Pool, b: Budget, rng: np.random.Generator) -> Subset:
+        inputs.check_finite(feats)
+        return runner(impl, feats.array, p, b, rng)
+
+    return api.run(impl, pool, budget, seed, select=run)

@@ -1,0 +1,249 @@
+"""Selection on Dask, against a real `distributed.LocalCluster` (two worker processes on loopback)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+from scipy import stats  # noqa: E402
+
+import coreselect  # noqa: E402
+from coreselect.cli.main import main  # noqa: E402
+from coreselect.distributed import backend, open_features  # noqa: E402
+from coreselect.distributed import sensitivity as dsens  # noqa: E402
+from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities  # noqa: E402
+from coreselect.oracle import Oracle  # noqa: E402
+from coreselect.errors import InputError  # noqa: E402
+from coreselect.subset import Subset  # noqa: E402
+
+#: Per-worker memory of the test cluster; the CLI test's shards are larger than this in total.
+WORKER_MEMORY = 400 * 2**20
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        with distributed.Client(cluster) as c:
+            yield c
+
+
+def local():
+    """Dask's synchronous scheduler in this process: the single-machine run over the same chunks."""
+    return dask.config.set(scheduler="sync")
+
+
+def blobs(n: int, d: int = 8, centers: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.normal(scale=6, size=(centers, d))
+    return (c[rng.integers(centers, size=n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_import_coreselect_does_not_import_dask():
+    code = "import sys, coreselect; coreselect.available_methods(); print(any(m.startswith('dask') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---- sensitivity ------------------------------------------------------------------------------------
+
+def test_sensitivity_same_subset_on_cluster_and_locally(client):
+    x = blobs(6000)
+    loss = np.random.default_rng(1).random(6000)
+    xd = da.from_array(x, chunks=1000)
+    on_cluster = coreselect.select("sensitivity", features=xd, oracle=loss, size=300, k=12, seed=3)
+    with local():
+        here = coreselect.select("sensitivity", features=xd, oracle=loss, size=300, k=12, seed=3)
+    assert on_cluster == here
+    assert on_cluster.n_queries == 12 and on_cluster.method == "sensitivity"
+    assert on_cluster.weights.sum() == pytest.approx(6000, rel=0.2)
+    other = coreselect.select("sensitivity", features=xd, oracle=loss, size=300, k=12, seed=4)
+    assert not np.array_equal(other.indices, on_cluster.indices)
+
+
+def _draw_counts(subset: Subset, p: np.ndarray, s: int) -> np.ndarray:
+    """How many of the s i.i.d. draws hit each row: weight = count / (s p)."""
+    counts = np.zeros(p.size)
+    counts[subset.indices] = subset.weights * s * p[subset.indices]
+    return np.round(counts)
+
+
+def test_sensitivity_has_the_single_machine_distribution():
+    # k = n: both paths query every row, so p_e = ℓ(e)/Σℓ exactly; many seeds on the local scheduler
+    # (it gives the cluster's answer, tested above)
+    n = 300
+    x = blobs(n, d=4)
+    loss = 1.0 + 2.0 * np.random.default_rng(7).random(n)
+    p = loss / loss.sum()
+    seeds = range(30)
+    counts = np.zeros((2, n))
+    with local():
+        xd = da.from_array(x, chunks=70)
+        for seed in seeds:
+            single = coreselect.select("sensitivity", features=x, oracle=loss, size=n, k=n, seed=seed)
+            dist = coreselect.select("sensitivity", features=xd, oracle=loss, size=n, k=n, seed=seed)
+            counts += [_draw_counts(single, p, n), _draw_counts(dist, p, n)]
+    assert np.all(counts.sum(axis=1) == n * len(seeds))
+    for c in counts:
+        assert stats.chisquare(c, n * len(seeds) * p).pvalue > 1e-3
+    assert stats.chi2_contingency(counts).pvalue > 1e-3
+
+
+def test_sampling_mass_equals_single_machine_probabilities():
+    x = blobs(3000)
+    loss = np.random.default_rng(3).random(3000)
+    proxy = build_proxy(x, Oracle(loss, 3000), 15, 2, np.random.default_rng(0))
+    with local():
+        q, lam, cost = dsens.sampling_mass(da.from_array(x, chunks=400), proxy.queried, proxy.values, 2, None)
+        q = q.compute()
+    assert lam == pytest.approx(balanced_lambda(proxy)) and cost == pytest.approx(proxy.cost, rel=1e-6)
+    np.testing.assert_allclose(q / q.sum(), probabilities(proxy, balanced_lambda(proxy)), rtol=1e-5)
+
+
+def test_chunked_draws_are_a_global_iid_draw():
+    q = np.random.default_rng(2).random(60) ** 3
+    p = q / q.sum()
+    s, reps = 50, 400
+    with local():
+        qd = da.from_array(q, chunks=13)
+        counts = np.zeros(q.size)
+        rng = np.random.default_rng(5)
+        for _ in range(reps):
+            rows, qr, total = backend.iid_draws(qd, s, rng)
+            assert rows.size == s and total == pytest.approx(q.sum())
+            np.testing.assert_allclose(qr, q[rows])
+            counts += np.bincount(rows, minlength=q.size)
+    assert stats.chisquare(counts, s * reps * p).pvalue > 1e-3
+
+
+def test_weighted_sample_without_replacement():
+    w = np.array([0.0, 5.0, -1.0, 1.0, 0.0, 3.0])
+    with local():
+        got = backend.weighted_sample(da.from_array(w, chunks=2), 3, np.random.default_rng(0))
+        assert set(got) == {1, 3, 5}  # every positive weight before any zero; -1 never
+        more = backend.weighted_sample(da.from_array(w, chunks=2), 5, np.random.default_rng(0))
+        assert set(more) == {0, 1, 3, 4, 5}
+
+
+def _slow(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.05)
+    return block
+
+
+def test_worker_killed_mid_run_gives_the_same_answer(client):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    x = blobs(8000, seed=3)
+    loss = np.random.default_rng(4).random(8000)
+    xd = da.from_array(x, chunks=250).map_blocks(_slow, dtype=np.float32)
+    with local():
+        expected = coreselect.select("sensitivity", features=xd, oracle=loss, size=200, k=10, seed=1)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    result: dict[str, Subset] = {}
+    run = threading.Thread(target=lambda: result.update(s=coreselect.select(
+        "sensitivity", features=xd, oracle=loss, size=200, k=10, seed=1)))
+    run.start()
+    deadline = time.time() + 30
+    while not client.processing().get(victim) and time.time() < deadline:
+        time.sleep(0.02)
+    assert client.processing().get(victim), "no task reached the worker to kill"
+    os.kill(pid, signal.SIGKILL)
+    run.join(120)
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.scheduler_info()["workers"]  # it did die (the nanny started a new one)
+    assert result["s"] == expected
+
+
+# ---- inputs -------------------------------------------------------------------------------------------
+
+def _shards(tmp_path, x, parts=4):
+    d = tmp_path / "shards"
+    d.mkdir()
+    for i, part in enumerate(np.array_split(x, parts)):
+        np.save(d / f"part-{i:02d}.npy", part)
+    return d
+
+
+def test_npy_shards_one_chunk_per_shard(tmp_path):
+    x = blobs(1000)
+    d = _shards(tmp_path, x, 3)
+    feats = open_features(str(d / "*.npy"))
+    assert feats.array.chunks[0] == (334, 333, 333) and len(feats.sources) == 3
+    np.testing.assert_array_equal(feats.array.compute(scheduler="sync"), x)
+
+
+def test_zarr_and_parquet_inputs(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    x = blobs(300, d=5)
+    z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(100, 5), dtype="f4")
+    z[:] = x
+    feats = open_features(str(tmp_path / "x.zarr"))
+    assert feats.array.chunks[0] == (100, 100, 100)
+    np.testing.assert_array_equal(feats.array.compute(scheduler="sync"), x)
+    for i, part in enumerate(np.array_split(x, 2)):
+        table = pa.table({"id": np.arange(len(part)), "embedding": list(part)})
+        pq.write_table(table, tmp_path / f"p{i}.parquet")
+    feats = open_features(str(tmp_path / "p*.parquet"))
+    np.testing.assert_array_equal(feats.array.compute(scheduler="sync"), x)
+    with pytest.raises(InputError, match="no column 'emb'"):
+        open_features(str(tmp_path / "p*.parquet"), column="emb")
+
+
+def _error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    return err[0]
+
+
+def test_bad_shards_name_the_shard(tmp_path, capsys):
+    x = blobs(400)
+    d = _shards(tmp_path, x)
+    out = tmp_path / "s.npz"
+    common = ["--fraction", "0.1", "--out", str(out), "--oracle", str(tmp_path / "loss.npy")]
+    np.save(tmp_path / "loss.npy", np.ones(400))
+    np.save(d / "part-02.npy", np.ones((100, 5), dtype=np.float32))
+    err = _error(capsys, "select", "sensitivity", "--features", str(d / "*.npy"), *common)
+    assert "part-02.npy" in err and "5 columns" in err
+    (d / "part-02.npy").write_bytes(b"not an array")
+    err = _error(capsys, "select", "sensitivity", "--features", str(d / "*.npy"), *common)
+    assert "part-02.npy" in err and "not a readable .npy" in err
+    bad = x[200:300].copy()
+    bad[17, 3] = np.nan
+    np.save(d / "part-02.npy", bad)
+    err = _error(capsys, "select", "sensitivity", "--features", str(d / "*.npy"), *common)
+    assert "part-02.npy" in err and "NaN or inf at row 17" in err
+    err = _error(capsys, "select", "sensitivity", "--features", str(tmp_path / "none-*.npy"), *common)
+    assert "no file matches" in err
+    assert not out.exists()
+
+
+def test_cli_sharded_on_cluster_matches_local_run(client, tmp_path, capsys):
+    # shards larger in total than one worker's memory; the same chunks run locally give the same bytes
+    n = (WORKER_MEMORY // (128 * 4)) * 5 // 4
+    rng = np.random.default_rng(0)
+    d = tmp_path / "big"
+    d.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(n), 16)):
+        np.save(d / f"part-{i:02d}.npy", rng.normal(size=(rows.size, 128)).astype(np.float32))
+    np.save(tmp_path / "loss.npy", rng.random(n))
+    assert sum(f.stat().st_size for f in d.iterdir()) > WORKER_MEMORY
+    args = ["select", "sensitivity", "--features", str(d / "*.npy"), "--oracle", str(tmp_path / "loss.npy"),
+            "--size", "500", "--param", "k=8", "--seed", "2"]
+    assert main([*args, "--scheduler", client.scheduler.address, "--out", str(tmp_path / "a.npz")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
