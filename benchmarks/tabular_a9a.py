@@ -38,7 +38,8 @@ FRACTIONS = (0.005, 0.01, 0.02, 0.05)
 
 
 def machine() -> str:
-    model = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout
+    model = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True,
+                           check=False).stdout
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{model.split(':', 1)[-1].strip()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
@@ -111,12 +112,12 @@ def main() -> None:
     head = [
         "# Tuned coresets on a9a: full vs uniform vs vanilla vs tuned vs tuned + active",
         "",
-        f"Command: `python benchmarks/tabular_a9a.py --runs RUNS --seeds {args.seeds}` "
-        f"(equivalently `coreselect bench --protocol tabular --dataset a9a --methods {','.join(METHODS)} "
-        f"--fractions {','.join(map(str, FRACTIONS))} --seeds {args.seeds} --option estimator=... "
-        "[--option imbalance=0.02]`).",
-        f"Machine: {machine()} — shared with other jobs; 1-min load average {load0:.2f} at start, "
-        f"{load1:.2f} at end. Date: {started:%Y-%m-%d}. Wall time {time.perf_counter() - t0:.0f} s.",
+        (f"Command: `python benchmarks/tabular_a9a.py --runs RUNS --seeds {args.seeds}` "
+         f"(equivalently `coreselect bench --protocol tabular --dataset a9a --methods {','.join(METHODS)} "
+         f"--fractions {','.join(map(str, FRACTIONS))} --seeds {args.seeds} --option estimator=... "
+         "[--option imbalance=0.02]`)."),
+        (f"Machine: {machine()} — shared with other jobs; 1-min load average {load0:.2f} at start, "
+         f"{load1:.2f} at end. Date: {started:%Y-%m-%d}. Wall time {time.perf_counter() - t0:.0f} s."),
         "",
         "Setup. a9a (LIBSVM, 123 sparse binary features, 24% positives). `pos0.02` / `pos0.005`: positives of",
         "train and test thinned (seeded, per seed) to 2% / 0.5% of the rows. Per seed, 20% of the training rows",

@@ -56,6 +56,17 @@ def test_keep_is_unbiased_with_a_deterministic_part():
     assert abs(totals.mean() - 300) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
 
 
+def test_inv_is_biased_with_a_deterministic_part():
+    """The unbiasedness check has power: inv weights over-count once the top examples are forced in."""
+    x, y = _data(n=300)
+    totals = np.array([
+        coreselect.select("coreset", features=x, labels=y, size=30, deterministic=0.5, weighting="inv",
+                          seed=seed).weights.sum()
+        for seed in range(100)
+    ])
+    assert abs(totals.mean() - 300) > 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+
+
 def test_draws_sum_exactly_to_the_budget():
     x, y = _data()
     s = coreselect.select("coreset", features=x, labels=y, size=60, weighting="inv", seed=3)

@@ -8,5 +8,5 @@ from coreselect.tuning.estimators import ESTIMATORS, make_estimator
 from coreselect.tuning.grid import DEFAULT_GRID, TuneResult, TuneTable, tune
 from coreselect.tuning.imbalance import keep_fraction_for_share, make_imbalanced
 
-__all__ = ["tune", "refine", "make_imbalanced", "keep_fraction_for_share", "make_estimator", "ESTIMATORS",
-           "DEFAULT_GRID", "TuneResult", "TuneTable", "RefineResult"]
+__all__ = ["DEFAULT_GRID", "ESTIMATORS", "RefineResult", "TuneResult", "TuneTable", "keep_fraction_for_share",
+           "make_estimator", "make_imbalanced", "refine", "tune"]

@@ -24,7 +24,7 @@ import numpy as np
 from coreselect.errors import InputError
 from coreselect.subset import Subset
 from coreselect.tuning.estimators import fit_weighted, positive_label, resolve, scores
-from coreselect.tuning.grid import validation_split
+from coreselect.tuning.grid import check_train_val
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def refine(subset: Subset, x: Any, y: Any, x_val: Any, y_val: Any, estimator: An
     """
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
-    pool, xv, yv = validation_split(x, y, x_val, y_val)
+    pool, xv, yv = check_train_val(x, y, x_val, y_val)
     if subset.n != pool.n:
         raise InputError(f"subset was drawn from {subset.n} examples but x has {pool.n} rows")
     batch = max(1, len(subset) // 10) if batch is None else batch

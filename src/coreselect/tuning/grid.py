@@ -32,12 +32,12 @@ import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
+from coreselect.geometry.sensitivities import SENSITIVITIES
 from coreselect.methods.coreset import WEIGHTINGS, check_classes, class_scores, sample_coreset
 from coreselect.pool import Pool, as_float_matrix
 from coreselect.progress import progress
 from coreselect.subset import Subset
 from coreselect.tuning.estimators import fit_weighted, positive_label, resolve, scores
-from coreselect.geometry.sensitivities import SENSITIVITIES
 
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "sensitivity": ("unified",),
@@ -170,7 +170,7 @@ def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any,
     return full
 
 
-def validation_split(x: Any, y: Any, x_val: Any, y_val: Any) -> tuple[Pool, Any, np.ndarray]:
+def check_train_val(x: Any, y: Any, x_val: Any, y_val: Any) -> tuple[Pool, Any, np.ndarray]:
     """Checked training pool and validation arrays (NaN, shapes, widths, at least two classes)."""
     pool = Pool.build(x, labels=y)
     check_classes(pool)
@@ -196,7 +196,7 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
     full = check_grid(grid)
-    pool, xv, yv = validation_split(x, y, x_val, y_val)
+    pool, xv, yv = check_train_val(x, y, x_val, y_val)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     ms = _sizes(sizes, pool.n)

@@ -43,7 +43,7 @@ def make_imbalanced(x: Any, y: np.ndarray, keep_fraction: float, positive: int =
     pos = np.flatnonzero(y == positive)
     if pos.size == 0:
         raise InputError(f"labels have no example of the positive class {positive}")
-    k = max(1, int(round(keep_fraction * pos.size)))
+    k = max(1, round(keep_fraction * pos.size))
     kept = np.random.default_rng(seed).choice(pos, size=k, replace=False)
     rows = np.sort(np.concatenate([np.flatnonzero(y != positive), kept]))
     return x[rows], y[rows], rows

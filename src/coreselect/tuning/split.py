@@ -16,7 +16,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.
         raise InputError(f"validation fraction must be in (0, 1), got {fraction}")
     y = np.asarray(y)
     rng = np.random.default_rng([seed, 1])
-    val = [rng.permutation(np.flatnonzero(y == c))[: max(1, int(round(fraction * (y == c).sum())))]
+    val = [rng.permutation(np.flatnonzero(y == c))[: max(1, round(fraction * (y == c).sum()))]
            for c in np.unique(y)]
     val_rows = np.sort(np.concatenate(val))
     return np.setdiff1d(np.arange(y.size), val_rows), val_rows

@@ -105,6 +105,26 @@ def validate(config: BenchConfig) -> list[MethodSpec]:
     return specs
 
 
+def _evaluate(store: ResultStore, key: dict[str, Any], est: Any, train: tuple[Any, np.ndarray],
+              test: tuple[Any, np.ndarray], positive: int | None, subset: Subset | None,
+              timings: dict[str, float], **extra: Any) -> None:
+    """Fit on the subset (all of `train` when None), score on `test`, append one record."""
+    x_tr, y_tr = train
+    t0 = time.perf_counter()
+    if subset is None:
+        model = fit_weighted(est, x_tr, y_tr, np.ones(y_tr.size))
+        timings = {**timings, "train_full": time.perf_counter() - t0}
+        chosen = y_tr
+    else:
+        model = fit_weighted(est, x_tr[subset.indices], y_tr[subset.indices], subset.weights)
+        timings = {**timings, "train_subset": time.perf_counter() - t0}
+        chosen = y_tr[subset.indices]
+    xt, yt = test
+    metrics = {**scores(yt, model.predict(xt), positive), "n_selected": int(chosen.size),
+               "n_positive": int((chosen == positive).sum()) if positive is not None else 0, **extra}
+    store.append(key, metrics, timings, n_train=int(y_tr.size), n_test=int(yt.size))
+
+
 def run(config: BenchConfig, store: ResultStore) -> None:
     """Run every (estimator, seed, fraction, method or arm) not yet in `store` (module docstring)."""
     specs = validate(config)
@@ -134,30 +154,18 @@ def run(config: BenchConfig, store: ResultStore) -> None:
         x_tr, y_tr, x_va, y_va = x[tr], y[tr], x[va], y[va]
         positive = positive_label(y_tr) if np.unique(y_tr).size == 2 else None
         est = resolve(est_name, seed)
-
-        def evaluate(key: dict[str, Any], subset: Subset | None, timings: dict[str, float], **extra: Any) -> None:
-            t0 = time.perf_counter()
-            if subset is None:
-                model = fit_weighted(est, x_tr, y_tr, np.ones(y_tr.size))
-                timings = {**timings, "train_full": time.perf_counter() - t0}
-                sel = y_tr
-            else:
-                model = fit_weighted(est, x_tr[subset.indices], y_tr[subset.indices], subset.weights)
-                timings = {**timings, "train_subset": time.perf_counter() - t0}
-                sel = y_tr[subset.indices]
-            metrics = {**scores(yt, model.predict(xt), positive), "n_selected": int(sel.size),
-                       "n_positive": int((sel == positive).sum()) if positive is not None else 0, **extra}
-            store.append(key, metrics, timings, n_train=int(y_tr.size), n_test=int(yt.size))
+        train, test = (x_tr, y_tr), (xt, yt)
 
         if ("full", 1.0) in keys and not store.done(keys["full", 1.0]):
-            evaluate(keys["full", 1.0], None, {})
+            _evaluate(store, keys["full", 1.0], est, train, test, positive, None, {})
         for f in fractions:
-            m = max(1, int(round(f * y_tr.size)))
+            m = max(1, round(f * y_tr.size))
             for spec in specs:
                 if not store.done(keys[spec.label, f]):
                     t0 = time.perf_counter()
                     sub = coreselect.select(spec.name, features=x_tr, labels=y_tr, size=m, seed=seed, **spec.params)
-                    evaluate(keys[spec.label, f], sub, {"select": time.perf_counter() - t0})
+                    _evaluate(store, keys[spec.label, f], est, train, test, positive, sub,
+                              {"select": time.perf_counter() - t0})
             todo = [a for a in ("tuned", "tuned+active") if (a, f) in keys and not store.done(keys[a, f])]
             if not todo:
                 continue
@@ -167,9 +175,11 @@ def run(config: BenchConfig, store: ResultStore) -> None:
             row = tuned.best_rows[m]
             best_params = {"val_f1": row["f1"], "deterministic": row["deterministic"]}
             if "tuned" in todo:
-                evaluate(keys["tuned", f], tuned.best, {"tune": tuned.seconds}, **best_params)
+                _evaluate(store, keys["tuned", f], est, train, test, positive, tuned.best, {"tune": tuned.seconds},
+                          **best_params)
             if "tuned+active" in todo:
                 active = refine(tuned.best, x_tr, y_tr, x_va, y_va, est, batch=opts["batch"],
                                 patience=opts["patience"], max_rounds=opts["max_rounds"], seed=seed)
-                evaluate(keys["tuned+active", f], active.best, {"tune": tuned.seconds, "refine": active.seconds},
-                         val_f1=active.path[active.best_round]["f1"], active_rounds=active.best_round)
+                _evaluate(store, keys["tuned+active", f], est, train, test, positive, active.best,
+                          {"tune": tuned.seconds, "refine": active.seconds},
+                          val_f1=active.path[active.best_round]["f1"], active_rounds=active.best_round)
