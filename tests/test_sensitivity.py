@@ -65,8 +65,8 @@ def test_unbiased_over_2000_draws():
 def test_front_door_is_unbiased_too():
     x, loss = clustered(n_per=30, centers=4)
     ests = [estimate(coreselect.select("sensitivity", features=x, oracle=loss, size=40, k=4, z=1, seed=s), loss)
-            for s in range(200)]
-    assert abs(np.mean(ests) - loss.sum()) / loss.sum() < 0.02
+            for s in range(60)]
+    assert abs(np.mean(ests) - loss.sum()) / loss.sum() < 0.03
 
 
 @pytest.mark.parametrize("z", [1, 2])

@@ -81,7 +81,8 @@ def regression_scores(a: np.ndarray, b: np.ndarray, k: int, zeta: float | None,
     return zeta * dist + resid**2
 
 
-def _sample(scores: np.ndarray, s: int, rng: np.random.Generator, n_queries: int = 0) -> Subset:
+def sample_scores(scores: np.ndarray, s: int, rng: np.random.Generator, n_queries: int = 0) -> Subset:
+    """`s` i.i.d. draws with ``p ∝ scores`` (uniform when all are 0), weights ``1/(s p)``, merged."""
     total = scores.sum()
     p = scores / total if total > 0 and np.isfinite(total) else np.full(scores.size, 1.0 / scores.size)
     return draw(p, s, rng, n_queries=n_queries)
@@ -123,7 +124,7 @@ class RegressionSensitivity(MethodBase):
         if k > pool.n:
             raise InputError(f"k={k} exceeds the number of rows n={pool.n}")
         scores = regression_scores(a, pool.targets, k, self.zeta, rng)
-        return _sample(scores, budget.total, rng, n_queries=0 if self.zeta is None else k)
+        return sample_scores(scores, budget.total, rng, n_queries=0 if self.zeta is None else k)
 
 
 @register("leverage")
@@ -140,4 +141,4 @@ class Leverage(MethodBase):
     reference = "Drineas, Mahoney & Muthukrishnan 2006 (leverage-score sampling)"
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-        return _sample(leverage_scores(pool.features), budget.total, rng)
+        return sample_scores(leverage_scores(pool.features), budget.total, rng)
