@@ -26,7 +26,6 @@ from coreselect.oracle import Oracle  # noqa: E402
 from coreselect.errors import InputError  # noqa: E402
 from coreselect.subset import Subset  # noqa: E402
 
-#: Per-worker memory of the test cluster; the CLI test's shards are larger than this in total.
 WORKER_MEMORY = 400 * 2**20
 
 
@@ -111,9 +110,9 @@ def test_sampling_mass_equals_single_machine_probabilities():
 
 
 def test_chunked_draws_are_a_global_iid_draw():
-    q = np.random.default_rng(2).random(60) ** 3
+    q = 0.2 + np.random.default_rng(2).random(40) ** 2
     p = q / q.sum()
-    s, reps = 50, 400
+    s, reps = 100, 100
     with local():
         qd = da.from_array(q, chunks=13)
         counts = np.zeros(q.size)
@@ -146,9 +145,10 @@ def test_worker_killed_mid_run_gives_the_same_answer(client):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     x = blobs(8000, seed=3)
     loss = np.random.default_rng(4).random(8000)
-    xd = da.from_array(x, chunks=250).map_blocks(_slow, dtype=np.float32)
     with local():
-        expected = coreselect.select("sensitivity", features=xd, oracle=loss, size=200, k=10, seed=1)
+        expected = coreselect.select("sensitivity", features=da.from_array(x, chunks=400), oracle=loss,
+                                     size=200, k=10, seed=1)
+    xd = da.from_array(x, chunks=400).map_blocks(_slow, dtype=np.float32)  # same chunks, slower tasks
     victim = sorted(client.scheduler_info()["workers"])[0]
     pid = client.run(os.getpid, workers=[victim])[victim]
     result: dict[str, Subset] = {}
@@ -232,18 +232,32 @@ def test_bad_shards_name_the_shard(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_sharded_on_cluster_matches_local_run(client, tmp_path, capsys):
-    # shards larger in total than one worker's memory; the same chunks run locally give the same bytes
-    n = (WORKER_MEMORY // (128 * 4)) * 5 // 4
+def _big_shards(tmp_path, n: int, parts: int):
     rng = np.random.default_rng(0)
     d = tmp_path / "big"
     d.mkdir()
-    for i, rows in enumerate(np.array_split(np.arange(n), 16)):
-        np.save(d / f"part-{i:02d}.npy", rng.normal(size=(rows.size, 128)).astype(np.float32))
+    for i, rows in enumerate(np.array_split(np.arange(n), parts)):
+        np.save(d / f"part-{i:02d}.npy", rng.random((rows.size, 128), dtype=np.float32))
     np.save(tmp_path / "loss.npy", rng.random(n))
-    assert sum(f.stat().st_size for f in d.iterdir()) > WORKER_MEMORY
-    args = ["select", "sensitivity", "--features", str(d / "*.npy"), "--oracle", str(tmp_path / "loss.npy"),
-            "--size", "500", "--param", "k=8", "--seed", "2"]
+    return ["select", "sensitivity", "--features", str(d / "*.npy"), "--oracle", str(tmp_path / "loss.npy"),
+            "--size", "300", "--param", "k=4", "--seed", "2"]
+
+
+def test_cli_scheduler_matches_local_run(client, tmp_path):
+    args = _big_shards(tmp_path, 20000, 5)
     assert main([*args, "--scheduler", client.scheduler.address, "--out", str(tmp_path / "a.npz")]) == 0
-    assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0
+    with local():
+        assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+@pytest.mark.slow
+def test_cli_workers_on_shards_larger_than_worker_memory(tmp_path):
+    memory = 300 * 2**20
+    args = _big_shards(tmp_path, memory // (128 * 4) * 5 // 4, 16)
+    assert sum(f.stat().st_size for f in (tmp_path / "big").iterdir()) > memory
+    r = subprocess.run([sys.executable, "-m", "coreselect", *args, "--workers", "2", "--worker-memory",
+                        str(memory), "--out", str(tmp_path / "a.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0  # no cluster: Dask's local scheduler
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()

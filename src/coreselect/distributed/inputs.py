@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dask
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 
 from coreselect.errors import InputError
@@ -76,7 +77,7 @@ def npy_shards(pattern: str) -> Sharded:
     """Every ``.npy`` file matching `pattern` (sorted by name), stacked by rows; one chunk per shard."""
     paths = _expand(pattern)
     width = None
-    blocks = []
+    shapes: list[tuple[int, int]] = []
     for path in paths:
         shape, dtype, _ = npy_header(path)
         if len(shape) != 2:
@@ -88,9 +89,11 @@ def npy_shards(pattern: str) -> Sharded:
             raise InputError(f"{path}: has {shape[1]} columns but {paths[0]} has {width}")
         if shape[0] == 0 or shape[1] == 0:
             raise InputError(f"{path}: empty shard (shape {shape})")
-        task = dask.delayed(_load_npy, pure=True)(str(path), tuple(shape))
-        blocks.append(da.from_delayed(task, shape=tuple(shape), dtype=np.float32))
-    return Sharded(da.concatenate(blocks, axis=0), tuple(str(p) for p in paths))
+        shapes.append(tuple(shape))
+    name = "npy-shards-" + tokenize([(str(p), p.stat().st_mtime_ns) for p in paths], shapes)
+    graph = {(name, i, 0): (_load_npy, str(p), shape) for i, (p, shape) in enumerate(zip(paths, shapes))}
+    chunks = (tuple(s[0] for s in shapes), (width,))
+    return Sharded(da.Array(graph, name, chunks, dtype=np.float32), tuple(str(p) for p in paths))
 
 
 def zarr_array(path: str) -> Sharded:
