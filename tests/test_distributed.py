@@ -261,3 +261,94 @@ def test_cli_workers_on_shards_larger_than_worker_memory(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0  # no cluster: Dask's local scheduler
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+# ---- per-class methods, tsqr, k-center ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def labelled():
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = blobs(n, d=12, seed=5)
+    y = rng.integers(4, size=n)
+    signals = {"aum": rng.normal(size=n), "el2n": rng.random(n)}
+    return x, y, signals
+
+
+@pytest.mark.parametrize("method, params", [
+    ("uniform", {}), ("uniform", {"stratified": True}), ("moderate", {}), ("moderate", {"per_class": True}),
+    ("facility-location", {}), ("boss", {}), ("boss", {"alpha": 2.0, "cutoff": 0.2}), ("kcenter", {"per_class": True}),
+])
+def test_deterministic_per_class_methods_match_single_machine(client, labelled, method, params):
+    x, y, signals = labelled
+    xd = da.from_array(x, chunks=700)
+    got = coreselect.select(method, features=xd, labels=da.from_array(y, chunks=700), signals=signals,
+                            fraction=0.05, seed=3, **params)
+    assert got == coreselect.select(method, features=x, labels=y, signals=signals, fraction=0.05, seed=3, **params)
+
+
+def test_greedi_on_a_class_over_the_memory_budget(labelled):
+    from coreselect.geometry.facility import dense_value
+
+    x, y, _ = labelled
+    xd = da.from_array(x, chunks=700)
+    single = coreselect.select("facility-location", features=x, labels=y, fraction=0.05, seed=0)
+    with local(), dask.config.set({"coreselect.class-bytes": 2e6}):
+        got = coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
+        assert got == coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
+    assert len(got) == len(single) and not got == single
+    for c in range(4):
+        rows = np.flatnonzero(y == c)
+        assert np.isin(got.indices, rows).sum() == np.isin(single.indices, rows).sum()
+        ratio = (dense_value(x[rows], np.searchsorted(rows, np.intersect1d(got.indices, rows)))
+                 / dense_value(x[rows], np.searchsorted(rows, np.intersect1d(single.indices, rows))))
+        assert ratio > 0.97  # the guarantee is (1 - 1/e)/2 of the optimum in expectation; measured ≈ 0.99
+
+
+def test_coreset_sensitivities_by_tsqr_match_single_machine(client, labelled):
+    from coreselect.distributed.leverage import class_sensitivities
+    from coreselect.geometry.sensitivities import sensitivity
+
+    x, y, _ = labelled
+    xd = da.from_array(x, chunks=700)
+    rows = [np.flatnonzero(y == c) for c in range(4)]
+    for kind in ("unified", "leverage", "lewis"):
+        got = class_sensitivities([xd[r] for r in rows], kind, lewis_iters=4)
+        for r, g in zip(rows, got):
+            np.testing.assert_allclose(g, sensitivity(x[r], kind, lewis_iters=4), rtol=1e-8, atol=1e-12)
+    for params in ({}, {"deterministic": 0.5, "weighting": "prop"}):
+        a = coreselect.select("coreset", features=xd, labels=y, fraction=0.05, seed=2, **params)
+        b = coreselect.select("coreset", features=x, labels=y, fraction=0.05, seed=2, **params)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_allclose(a.weights, b.weights, rtol=1e-9)
+
+
+def test_leverage_scores_by_tsqr(client):
+    from coreselect.distributed.leverage import leverage
+    from coreselect.geometry.sensitivities import leverage_scores
+
+    x = blobs(2000, d=6)
+    x[:, 5] = x[:, 0] + x[:, 1]  # rank deficient
+    xd = da.from_array(x, chunks=300)
+    np.testing.assert_allclose(leverage(xd).compute(), leverage_scores(x), rtol=1e-6, atol=1e-10)
+    a = coreselect.select("leverage", features=xd, size=200, seed=0)
+    assert a == coreselect.select("leverage", features=xd, size=200, seed=0)
+    assert a.weights.sum() == pytest.approx(2000, rel=0.2)
+
+
+def _radius(x: np.ndarray, centers: np.ndarray) -> float:
+    from coreselect.geometry.neighbors import nearest
+
+    return float(np.sqrt(nearest(x, x[centers])[1].max()))
+
+
+def test_two_round_kcenter_is_within_its_factor(client):
+    x = blobs(4000, d=5, centers=20)
+    single = coreselect.select("kcenter", features=x, size=40, seed=0)
+    two = coreselect.select("kcenter", features=da.from_array(x, chunks=500), size=40, seed=0)
+    assert len(two) == 40
+    # greedy radius ≥ OPT and the two-round answer ≤ 4·OPT
+    assert _radius(x, two.indices) <= 4 * _radius(x, single.indices)
+    with local():
+        one_chunk = coreselect.select("kcenter", features=da.from_array(x, chunks=4000), size=40, seed=0)
+    assert one_chunk == single

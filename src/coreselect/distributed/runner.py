@@ -13,7 +13,7 @@ import numpy as np
 
 from coreselect import api, registry
 from coreselect.budget import Allocation, Budget
-from coreselect.distributed import inputs, sensitivity
+from coreselect.distributed import inputs, kcenter, leverage, perclass, sensitivity
 from coreselect.distributed.inputs import Sharded
 from coreselect.errors import InputError
 from coreselect.oracle import Oracle
@@ -24,6 +24,13 @@ Runner = Callable[[Any, Any, Pool, Budget, np.random.Generator], Subset]
 
 RUNNERS: dict[str, Runner] = {
     "sensitivity": sensitivity.select,
+    "uniform": perclass.select_uniform,
+    "moderate": perclass.select_moderate,
+    "facility-location": perclass.select_facility,
+    "boss": perclass.select_boss,
+    "coreset": leverage.select_coreset,
+    "leverage": leverage.select_leverage,
+    "kcenter": kcenter.select_kcenter,
 }
 
 
