@@ -86,12 +86,16 @@ def main() -> None:
     ]
     for emb in ("label", "plain"):
         for s in SIZES:
+            if (emb, "sensitivity", "", s) not in med:
+                continue
             u, v = med[(emb, "uniform", "", s)], med[(emb, "sensitivity", "", s)]
             lines.append(f"| {emb} | {s} | {u:.4f} | {v:.4f} | {v / u:.2f} |")
     lines += ["", "## Error vs λ (s = 1000; λ = factor × automatic λ; ∞ = distance only)", "",
               "| embedding | factor | sensitivity | uniform (same s) |", "|---|---|---|---|"]
     factors = [f for f in FACTORS.split(",")]
     for emb in ("label", "plain"):
+        if emb not in lams:
+            continue
         for f in factors:
             v = med[(emb, "sensitivity", f"lam×{float(f):g}", 1000)]
             lines.append(f"| {emb} | {f} | {v:.4f} | {med[(emb, 'uniform', '', 1000)]:.4f} |")
@@ -110,7 +114,8 @@ def plot(med: dict, factors: list[str]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    for emb, style in (("label", "-"), ("plain", "--")):
+    embs = [e for e in ("label", "plain") if (e, "sensitivity", "", SIZES[0]) in med]
+    for emb, style in zip(embs, ("-", "--")):
         ax.plot(SIZES, [med[(emb, "sensitivity", "", s)] for s in SIZES], "o" + style, label=f"sensitivity ({emb})")
     ax.plot(SIZES, [med[("label", "uniform", "", s)] for s in SIZES], "s:", color="k", label="uniform")
     ax.set(xscale="log", yscale="log", xlabel="sample size s", ylabel="median relative error",
@@ -120,7 +125,7 @@ def plot(med: dict, factors: list[str]) -> None:
     fig.savefig(RESULTS / "sensitivity-estimate-vs-s.png", dpi=120)
     fig, ax = plt.subplots(figsize=(5, 4))
     xs = np.arange(len(factors))
-    for emb, style in (("label", "-"), ("plain", "--")):
+    for emb, style in zip(embs, ("-", "--")):
         ax.plot(xs, [med[(emb, "sensitivity", f"lam×{float(f):g}", 1000)] for f in factors], "o" + style,
                 label=f"sensitivity ({emb})")
     ax.axhline(med[("label", "uniform", "", 1000)], color="k", ls=":", label="uniform")
