@@ -14,4 +14,13 @@ from coreselect.registry import register
 from coreselect.subset import Subset
 
 __version__ = "0.1.0"
-__all__ = ["select", "Budget", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register"]
+__all__ = ["select", "tune", "Budget", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register"]
+
+
+def __getattr__(name: str):
+    """``coreselect.tune`` is imported on first use (it brings scikit-learn's estimators)."""
+    if name == "tune":
+        from coreselect.tuning import tune
+
+        return tune
+    raise AttributeError(f"module 'coreselect' has no attribute {name!r}")
