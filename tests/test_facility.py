@@ -177,3 +177,22 @@ def test_optimizers_through_maximize():
     fn.reset()
     c = maximize(fn, 10, "stochastic", rng=np.random.default_rng(0))[0]
     assert c.size == 10
+
+
+def test_facility_location_method_through_the_front_door():
+    import coreselect
+
+    x = blobs(600)
+    y = np.repeat(np.arange(3), 200)
+    a = coreselect.select("facility-location", features=x, labels=y, fraction=0.05, optimizer="lazy", seed=0)
+    b = coreselect.select("facility-location", features=x, labels=y, fraction=0.05, optimizer="naive", seed=0)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert len(a) == 30 and a.weights.sum() == pytest.approx(600)
+    for c in range(3):
+        assert np.isin(a.indices, np.flatnonzero(y == c)).sum() == 10
+    s1 = coreselect.select("facility-location", features=x, fraction=0.05, optimizer="stochastic", seed=5)
+    s2 = coreselect.select("facility-location", features=x, fraction=0.05, optimizer="stochastic", seed=5)
+    np.testing.assert_array_equal(s1.indices, s2.indices)
+    for bad in (dict(optimizer="fast"), dict(similarity="l1"), dict(neighbors=0), dict(epsilon=1.5)):
+        with pytest.raises(InputError):
+            coreselect.select("facility-location", features=x, fraction=0.05, **bad)
