@@ -32,7 +32,7 @@ WORKER_MEMORY = 400 * 2**20
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
-                                  dashboard_address=None, host="127.0.0.1") as cluster:
+                                  dashboard_address=":0", host="127.0.0.1") as cluster:
         with distributed.Client(cluster) as c:
             yield c
 
@@ -80,14 +80,14 @@ def _draw_counts(subset: Subset, p: np.ndarray, s: int) -> np.ndarray:
 def test_sensitivity_has_the_single_machine_distribution():
     # k = n: both paths query every row, so p_e = ℓ(e)/Σℓ exactly; many seeds on the local scheduler
     # (it gives the cluster's answer, tested above)
-    n = 300
+    n = 200
     x = blobs(n, d=4)
     loss = 1.0 + 2.0 * np.random.default_rng(7).random(n)
     p = loss / loss.sum()
-    seeds = range(30)
+    seeds = range(20)
     counts = np.zeros((2, n))
     with local():
-        xd = da.from_array(x, chunks=70)
+        xd = da.from_array(x, chunks=60)
         for seed in seeds:
             single = coreselect.select("sensitivity", features=x, oracle=loss, size=n, k=n, seed=seed)
             dist = coreselect.select("sensitivity", features=xd, oracle=loss, size=n, k=n, seed=seed)
@@ -312,10 +312,11 @@ def test_coreset_sensitivities_by_tsqr_match_single_machine(client, labelled):
     x, y, _ = labelled
     xd = da.from_array(x, chunks=700)
     rows = [np.flatnonzero(y == c) for c in range(4)]
-    for kind in ("unified", "leverage", "lewis"):
-        got = class_sensitivities([xd[r] for r in rows], kind, lewis_iters=4)
-        for r, g in zip(rows, got):
-            np.testing.assert_allclose(g, sensitivity(x[r], kind, lewis_iters=4), rtol=1e-8, atol=1e-12)
+    with local():
+        for kind in ("unified", "leverage", "lewis"):
+            got = class_sensitivities([xd[r] for r in rows], kind, lewis_iters=3)
+            for r, g in zip(rows, got):
+                np.testing.assert_allclose(g, sensitivity(x[r], kind, lewis_iters=3), rtol=1e-8, atol=1e-12)
     for params in ({}, {"deterministic": 0.5, "weighting": "prop"}):
         a = coreselect.select("coreset", features=xd, labels=y, fraction=0.05, seed=2, **params)
         b = coreselect.select("coreset", features=x, labels=y, fraction=0.05, seed=2, **params)

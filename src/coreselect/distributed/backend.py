@@ -107,8 +107,12 @@ def snap(x: da.Array, centers: np.ndarray) -> np.ndarray:
 
 def _assign_block(block: np.ndarray, reps: np.ndarray, rows: np.ndarray, offset: int,
                   z: int) -> np.ndarray:
-    lab, d2 = nearest(block, reps)
-    v = d2.astype(np.float64) if z == 2 else np.sqrt(d2.astype(np.float64))
+    lab, _ = nearest(block, reps)
+    # the distance again, exactly and in float64: faiss's BLAS rounding depends on its thread count, and
+    # the subset must not depend on where a chunk ran
+    diff = block.astype(np.float64) - reps[lab]
+    d2 = np.einsum("ij,ij->i", diff, diff)
+    v = d2 if z == 2 else np.sqrt(d2)
     local = rows - offset
     inside = (local >= 0) & (local < block.shape[0])
     lab[local[inside]] = np.flatnonzero(inside)  # a queried row is its own representative, at distance 0

@@ -38,7 +38,7 @@ def connect(workers: int | None = None, scheduler: str | None = None,
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                      dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+                      dashboard_address=":0", host="127.0.0.1") as cluster, Client(cluster) as client:
         yield client
 
 
