@@ -22,6 +22,7 @@ import resource
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -76,11 +77,11 @@ class PeakMemory:
             try:
                 for w, v in self.client.run(rss).items():
                     self.peak[w] = max(self.peak.get(w, 0), v)
-            except Exception:  # a worker restarting mid-poll
-                pass
+            except (OSError, TimeoutError, KeyError):  # a worker restarting mid-poll
+                continue
             self._stop.wait(self.every)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -114,7 +115,9 @@ def run_shards(args: argparse.Namespace) -> dict:
     pattern = str(directory / "part-*.npy")
     if args.path == "single":
         t = time.perf_counter()
-        x = np.concatenate([np.load(p) for p in sorted(directory.glob("part-*.npy"))])
+        shards = [np.load(p, mmap_mode="r") for p in sorted(directory.glob("part-*.npy"))]
+        x = np.empty((sum(a.shape[0] for a in shards), D), dtype=np.float32)  # one copy in memory, no more
+        np.concatenate(shards, out=x)
         load = time.perf_counter() - t
         t = time.perf_counter()
         sub = coreselect.select(args.method, features=x, seed=0, **inputs, **_params(args))
@@ -151,11 +154,10 @@ def run_generated(args: argparse.Namespace) -> dict:
     def loss(idx: np.ndarray) -> np.ndarray:  # a per-example loss that needs no pass over the data
         return 1.0 + (np.asarray(idx) * 2654435761 % 1000) / 1000
 
-    with connect(workers=args.workers, memory_limit=args.worker_memory) as client:
-        with PeakMemory(client) as mem:
-            t = time.perf_counter()
-            sub = coreselect.select("sensitivity", features=x, oracle=loss, size=args.s, k=args.k, seed=0)
-            wall = time.perf_counter() - t
+    with connect(workers=args.workers, memory_limit=args.worker_memory) as client, PeakMemory(client) as mem:
+        t = time.perf_counter()
+        sub = coreselect.select("sensitivity", features=x, oracle=loss, size=args.s, k=args.k, seed=0)
+        wall = time.perf_counter() - t
     return {"rows": args.rows, "bytes_gb": args.rows * D * 4 / 2**30, "select_s": wall, "size": len(sub),
             "n_queries": sub.n_queries, "timings": sub.timings,
             "peak_rss_gb_per_worker": sorted(v / 2**30 for v in mem.peak.values()),
@@ -171,7 +173,7 @@ def run_greedi(args: argparse.Namespace) -> dict:
     from coreselect.methods.facility_location import GraphOptions
 
     x, _ = _blob_block(0, args.rows, D, 0, 1)
-    m = int(round(args.fraction * args.rows))
+    m = round(args.fraction * args.rows)
     opts = GraphOptions()
     t = time.perf_counter()
     single, _ = opts.select(x, m, np.random.default_rng(0))

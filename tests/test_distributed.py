@@ -14,27 +14,27 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-import dask  # noqa: E402
-from scipy import stats  # noqa: E402
+import dask
+from scipy import stats
 
-import coreselect  # noqa: E402
-from coreselect.cli.main import main  # noqa: E402
-from coreselect.distributed import backend, open_features  # noqa: E402
-from coreselect.distributed import sensitivity as dsens  # noqa: E402
-from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities  # noqa: E402
-from coreselect.oracle import Oracle  # noqa: E402
-from coreselect.errors import InputError  # noqa: E402
-from coreselect.subset import Subset  # noqa: E402
+import coreselect
+from coreselect.cli.main import main
+from coreselect.distributed import backend, open_features
+from coreselect.distributed import sensitivity as dsens
+from coreselect.errors import InputError
+from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities
+from coreselect.oracle import Oracle
+from coreselect.subset import Subset
 
 WORKER_MEMORY = 400 * 2**20
 
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
-                                  dashboard_address=":0", host="127.0.0.1") as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
+                                   dashboard_address=":0", host="127.0.0.1") as cluster,
+          distributed.Client(cluster) as c):
+        yield c
 
 
 def local():
@@ -149,7 +149,7 @@ def test_worker_killed_mid_run_gives_the_same_answer(client):
         expected = coreselect.select("sensitivity", features=da.from_array(x, chunks=400), oracle=loss,
                                      size=200, k=10, seed=1)
     xd = da.from_array(x, chunks=400).map_blocks(_slow, dtype=np.float32)  # same chunks, slower tasks
-    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim = min(client.scheduler_info()["workers"])
     pid = client.run(os.getpid, workers=[victim])[victim]
     result: dict[str, Subset] = {}
     run = threading.Thread(target=lambda: result.update(s=coreselect.select(
@@ -243,6 +243,14 @@ def _big_shards(tmp_path, n: int, parts: int):
             "--size", "300", "--param", "k=4", "--seed", "2"]
 
 
+def test_shard_removed_after_opening_is_named(tmp_path):
+    d = _shards(tmp_path, blobs(400))
+    feats = open_features(str(d / "*.npy"))
+    (d / "part-01.npy").unlink()
+    with local(), pytest.raises(InputError, match=r"part-01\.npy: cannot read"):
+        coreselect.select("kcenter", features=feats.array, size=10)
+
+
 def test_cli_scheduler_matches_local_run(client, tmp_path):
     args = _big_shards(tmp_path, 20000, 5)
     assert main([*args, "--scheduler", client.scheduler.address, "--out", str(tmp_path / "a.npz")]) == 0
@@ -257,7 +265,7 @@ def test_cli_workers_on_shards_larger_than_worker_memory(tmp_path):
     args = _big_shards(tmp_path, memory // (128 * 4) * 5 // 4, 16)
     assert sum(f.stat().st_size for f in (tmp_path / "big").iterdir()) > memory
     r = subprocess.run([sys.executable, "-m", "coreselect", *args, "--workers", "2", "--worker-memory",
-                        str(memory), "--out", str(tmp_path / "a.npz")], capture_output=True, text=True)
+                        str(memory), "--out", str(tmp_path / "a.npz")], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0  # no cluster: Dask's local scheduler
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
@@ -296,7 +304,7 @@ def test_greedi_on_a_class_over_the_memory_budget(labelled):
     with local(), dask.config.set({"coreselect.class-bytes": 2e6}):
         got = coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
         assert got == coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
-    assert len(got) == len(single) and not got == single
+    assert len(got) == len(single) and got != single
     for c in range(4):
         rows = np.flatnonzero(y == c)
         assert np.isin(got.indices, rows).sum() == np.isin(single.indices, rows).sum()

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import glob as globlib
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import dask
 import dask.array as da
-from dask.base import tokenize
 import numpy as np
+from dask.base import tokenize
 
 from coreselect.errors import InputError
+
 
 @dataclass(frozen=True)
 class Sharded:
@@ -103,14 +105,14 @@ def zarr_array(path: str) -> Sharded:
         raise InputError(f"{p}: no such Zarr store")
     try:
         arr = da.from_zarr(str(p))
-    except Exception as exc:  # zarr raises several unrelated types for a store it cannot open
+    except Exception as exc:  # noqa: BLE001 -- zarr raises several unrelated types for a store it cannot open
         raise InputError(f"{p}: not a readable Zarr array ({type(exc).__name__}: {exc})") from None
     if arr.ndim != 2 or 0 in arr.shape:
         raise InputError(f"{p}: features must be a non-empty 2-D array, got shape {arr.shape}")
     _numeric(arr.dtype, str(p))
     arr = arr.rechunk({1: -1}).astype(np.float32)
     bounds = np.cumsum((0,) + arr.chunks[0])
-    return Sharded(arr, tuple(f"{p} rows {a}-{b - 1}" for a, b in zip(bounds[:-1], bounds[1:])))
+    return Sharded(arr, tuple(f"{p} rows {a}-{b - 1}" for a, b in pairwise(bounds)))
 
 
 def _embedding_column(path: Path, column: str | None) -> tuple[str, int | None, int]:
@@ -201,7 +203,7 @@ def from_array(x: da.Array) -> Sharded:
     _numeric(np.dtype(x.dtype), "features")
     x = x.rechunk({1: -1}).astype(np.float32)
     bounds = np.cumsum((0,) + x.chunks[0])
-    return Sharded(x, tuple(f"chunk {j} (rows {a}-{b - 1})" for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))))
+    return Sharded(x, tuple(f"chunk {j} (rows {a}-{b - 1})" for j, (a, b) in enumerate(pairwise(bounds))))
 
 
 def _first_bad_row(block: np.ndarray) -> np.ndarray:
