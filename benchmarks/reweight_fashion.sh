@@ -20,7 +20,7 @@ coreselect bench "${COMMON[@]}" --out "$OUT/clean"
 coreselect bench "${COMMON[@]}" --option noise=0.4 --out "$OUT/noise"
 # ... CW-ERM broadcasting only within the observed class, then also with a trusted (true-label) meta split
 coreselect bench "${COMMON[@]}" --option noise=0.4 --option arms=cwerm --option same_class=true --out "$OUT/noise"
-coreselect bench "${COMMON[@]}" --option noise=0.4 --option arms=cwerm,werm --option clean_meta=true \
+coreselect bench "${COMMON[@]}" --option noise=0.4 --option arms=cwerm --option clean_meta=true \
   --option same_class=true --out "$OUT/noise"
 # long tail, factor 50: a balanced coreset (the proportional 1% leaves the tail classes one example,
 # too few for a per-class meta split; Meta-Weight-Net's imbalance setting also uses a balanced meta set)
