@@ -1,4 +1,4 @@
-"""BOSS: diversity–difficulty Balanced One-shot Subset Selection (Acharya et al., ICLR 2024 submission;
+"""BOSS: diversity–difficulty Balanced One-shot Subset Selection (anonymous submission under review;
 papers/boss.paper.md, Eq. 4–6 and Algorithm 1)."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class BOSS(MethodBase):
     exact: bool = False
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
-    reference = "Acharya et al. 2024 (BOSS)"
+    reference = "BOSS: diversity-difficulty balanced one-shot subset selection (anonymous, under review)"
 
     def __post_init__(self) -> None:
         if self.peak is not None and not 0 <= self.peak <= 1:
