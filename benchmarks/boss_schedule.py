@@ -99,7 +99,7 @@ def main() -> None:
         lines.append(f"| {f:.0%} | " + " | ".join(
             ("**" if i == top else "") + f"{np.mean(c):.4f} ± {np.std(c):.4f}" + ("**" if i == top else "")
             for i, c in enumerate(cells)) + " |")
-    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout
+    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout
     text = "\n".join([
         "# BOSS default schedule: sweep on Fashion-MNIST", "",
         f"Command: `python benchmarks/boss_schedule.py --train {args.train} --seeds {args.seeds}`  ",

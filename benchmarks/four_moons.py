@@ -31,9 +31,9 @@ from coreselect.signals import DynamicsRecorder
 
 OUT = Path(__file__).parent / "results"
 FRACTIONS = (0.01, 0.03, 0.10)
-BOSS = {0.01: dict(alpha=0.0, cutoff=0.0), 0.03: dict(peak=0.5, alpha=1.0, cutoff=0.0),
-        0.10: dict(peak=0.8, alpha=1.0, cutoff=0.0)}
-CCS = dict(cutoff=0.1)
+BOSS = {0.01: {"alpha": 0.0, "cutoff": 0.0}, 0.03: {"peak": 0.5, "alpha": 1.0, "cutoff": 0.0},
+        0.10: {"peak": 0.8, "alpha": 1.0, "cutoff": 0.0}}
+CCS = {"cutoff": 0.1}
 
 
 def train(x, y, seed, epochs, recorder=None, weights=None):
@@ -77,6 +77,7 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from coreselect.train import accuracy, predict
 
     load0 = os.getloadavg()[0]
@@ -137,7 +138,7 @@ def main() -> None:
                   f"({sum(boss1)}/{len(boss1)} seeds)")
     checks.append(f"- BOSS at 10% places more points near the boundary than plain facility location: "
                   f"{'yes' if b10 > fl10 else 'NO'} ({b10:.3f} vs {fl10:.3f}; population {boundary.mean():.3f})")
-    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout
+    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout
     text = "\n".join([
         "# Four moons: CCS vs BOSS (the BOSS paper's toy)", "",
         f"Command: `python benchmarks/four_moons.py --seeds {args.seeds}`  ",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -55,7 +57,7 @@ def test_mean_difficulty_moves_toward_the_peak_as_alpha_grows(peak):
         d = np.concatenate([normalized_difficulty(sig["el2n"][y == c], True)[np.isin(np.flatnonzero(y == c),
                             s.indices)] for c in range(3)])
         means.append(abs(d.mean() - peak))
-    assert all(b <= a + 0.01 for a, b in zip(means, means[1:])), means  # toward the peak (up to noise)
+    assert all(b <= a + 0.01 for a, b in itertools.pairwise(means)), means  # toward the peak (up to noise)
     assert means[-1] < means[0] - 0.1, means
 
 
@@ -94,7 +96,7 @@ def test_other_difficulty_scores():
 
 def test_deterministic():
     x, y, sig = data(3000, d=16)
-    kw = dict(features=x, labels=y, signals=sig, fraction=0.1, dense_mb=0.0)
+    kw = {"features": x, "labels": y, "signals": sig, "fraction": 0.1, "dense_mb": 0.0}
     a = coreselect.select("boss", seed=7, **kw)
     b = coreselect.select("boss", seed=7, **kw)
     np.testing.assert_array_equal(a.indices, b.indices)
@@ -105,7 +107,7 @@ def test_bad_and_degenerate_input():
     # a cutoff that leaves a class fewer members than its budget
     with pytest.raises(InputError, match="cutoff"):
         coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.6, cutoff=0.5)
-    for bad in (dict(peak=1.5), dict(alpha=-1.0), dict(cutoff=1.0), dict(score="nonsense")):
+    for bad in ({"peak": 1.5}, {"alpha": -1.0}, {"cutoff": 1.0}, {"score": "nonsense"}):
         with pytest.raises(InputError):
             coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, **bad)
     with pytest.raises(InputError, match="aum"):

@@ -50,7 +50,7 @@ def test_coverage_sample_spreads_over_strata():
 
 
 def test_ccs_cutoff_and_defaults():
-    x, y, sig = data()
+    x, _, sig = data()
     s = coreselect.select("ccs", features=x, signals=sig, fraction=0.1, seed=0)
     assert len(s) == 60 and s.weights.sum() == pytest.approx(600)
     dropped = np.argsort(sig["aum"], kind="stable")[: int(default_cutoff(0.1) * 600)]
@@ -62,7 +62,7 @@ def test_ccs_cutoff_and_defaults():
 
 
 def test_ccs_deterministic_and_bad_input():
-    x, y, sig = data()
+    x, _, sig = data()
     a = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
     b = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
     np.testing.assert_array_equal(a.indices, b.indices)

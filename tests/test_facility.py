@@ -30,10 +30,10 @@ def problems(draw):
         x = np.round(x)  # duplicate rows and exact ties
     importance = r.random(n) if draw(st.booleans()) else None
     weights = r.random(n) if draw(st.booleans()) else None
-    return dict(x=x, importance=importance, weights=weights,
-                similarity=draw(st.sampled_from(facility.SIMILARITIES)),
-                dense=draw(st.booleans()), k=draw(st.integers(1, 6)), m=draw(st.integers(0, n)),
-                frontier=draw(st.integers(1, 8)), batch=draw(st.integers(1, 5)))
+    return {"x": x, "importance": importance, "weights": weights,
+                "similarity": draw(st.sampled_from(facility.SIMILARITIES)),
+                "dense": draw(st.booleans()), "k": draw(st.integers(1, 6)), "m": draw(st.integers(0, n)),
+                "frontier": draw(st.integers(1, 8)), "batch": draw(st.integers(1, 5))}
 
 
 def build(p: dict) -> facility.FacilityLocation:
@@ -193,6 +193,6 @@ def test_facility_location_method_through_the_front_door():
     s1 = coreselect.select("facility-location", features=x, fraction=0.05, optimizer="stochastic", seed=5)
     s2 = coreselect.select("facility-location", features=x, fraction=0.05, optimizer="stochastic", seed=5)
     np.testing.assert_array_equal(s1.indices, s2.indices)
-    for bad in (dict(optimizer="fast"), dict(similarity="l1"), dict(neighbors=0), dict(epsilon=1.5)):
+    for bad in ({"optimizer": "fast"}, {"similarity": "l1"}, {"neighbors": 0}, {"epsilon": 1.5}):
         with pytest.raises(InputError):
             coreselect.select("facility-location", features=x, fraction=0.05, **bad)

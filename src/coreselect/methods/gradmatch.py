@@ -26,7 +26,7 @@ def omp_select(g: np.ndarray, m: int, lam: float = 1.0) -> tuple[np.ndarray, np.
     ridge-augmented system). Time O(m·n·D + m³), memory O(m² + m·D) beyond `g`.
     """
     g = np.asarray(g, dtype=np.float64)
-    n, dim = g.shape
+    n = g.shape[0]
     b = g.sum(axis=0)
     chosen = np.empty(m, dtype=np.int64)
     taken = np.zeros(n, dtype=bool)
