@@ -90,6 +90,13 @@ class PeakMemory:
         self._thread.join()
 
 
+def _digest(subset) -> str:
+    """A short fingerprint of the chosen indices and weights (equal subsets, equal digests)."""
+    import hashlib
+
+    return hashlib.sha256(subset.indices.tobytes() + subset.weights.tobytes()).hexdigest()[:12]
+
+
 def _inputs(directory: Path, method: str) -> dict:
     if method == "sensitivity":
         return {"oracle": np.load(directory / "loss.npy")}
@@ -122,8 +129,8 @@ def run_shards(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         sub = coreselect.select(args.method, features=x, seed=0, **inputs, **_params(args))
         wall = time.perf_counter() - t
-        return {"path": "single machine", "load_s": load, "select_s": wall,
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "size": len(sub)}
+        return {"path": "single machine", "load_s": load, "select_s": wall, "size": len(sub), "digest": _digest(sub),
+                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
     from coreselect.distributed import connect, open_features
 
     with connect(workers=args.workers, memory_limit=args.worker_memory) as client:
@@ -132,7 +139,7 @@ def run_shards(args: argparse.Namespace) -> dict:
             t = time.perf_counter()
             sub = coreselect.select(args.method, features=feats.array, seed=0, **inputs, **_params(args))
             wall = time.perf_counter() - t
-    return {"path": f"{args.workers}-worker LocalCluster", "select_s": wall, "size": len(sub),
+    return {"path": f"{args.workers}-worker LocalCluster", "select_s": wall, "size": len(sub), "digest": _digest(sub),
             "peak_rss_gb_per_worker": sorted(v / 2**30 for v in mem.peak.values()),
             "client_peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
