@@ -138,7 +138,7 @@ def knn_recall(x: np.ndarray, k: int, probes: int, queries: int = 2000) -> float
 
 
 def measure(spec: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], check=False, capture_output=True, text=True)
     if out.returncode != 0:
         return {**spec, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -148,7 +148,7 @@ def measure(spec: dict) -> dict:
 
 
 def header(cmd: str) -> str:
-    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
+    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout.strip()
     return (f"Command: `{cmd}`  \nMachine: {cpu.split(':', 1)[-1].strip()}, 2 cores, 24 GiB (shared with other "
             f"users; 1-min load average at start {os.getloadavg()[0]:.2f})  \nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
 
@@ -243,7 +243,7 @@ def select_boss(folder: Path, rows: int | None = None) -> tuple[int, float, floa
            "--signal", f"aum={folder / 'aum.npy'}", "--fraction", "0.1", "--seed", "0",
            "--out", str(folder / "s.npz")]
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
     lines = out.stderr.splitlines()
     peak = [ln for ln in lines if "Maximum resident" in ln]
