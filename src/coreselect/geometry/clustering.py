@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coreselect.geometry.distances import sq_norms
-from coreselect.geometry.kmeans import snap_to_data
+from coreselect.geometry.kmeans import kmeans, snap_to_data
 from coreselect.geometry.neighbors import nearest
 
 #: D^z seeding looks at most this many rows per requested center (a uniform sample of the data);
@@ -97,13 +97,9 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
     The seeding avoids the poor local optima of faiss's random initialisation (two centers in one
     cluster, one center for two). Time O(k · c · n_s · d + niter · 256k · k · d), memory O(256k · d).
     """
-    import faiss
-
-    init = np.ascontiguousarray(x[dz_seeding_order(x, k, 2, rng)], dtype=np.float32)
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=int(rng.integers(2**31 - 1)),
-                      max_points_per_centroid=max_points_per_centroid, verbose=False)
-    km.train(np.ascontiguousarray(x, dtype=np.float32), init_centroids=init)
-    return np.asarray(km.centroids, dtype=np.float32)
+    init = x[dz_seeding_order(x, k, 2, rng)]
+    return kmeans(x, k, seed=int(rng.integers(2**31 - 1)), niter=niter,
+                  max_points_per_centroid=max_points_per_centroid, init=init)
 
 
 def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,

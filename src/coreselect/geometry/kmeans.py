@@ -8,17 +8,19 @@ from coreselect.geometry.distances import pairwise_blocks
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, niter: int = 20,
-           max_points_per_centroid: int = 256) -> np.ndarray:
+           max_points_per_centroid: int = 256, init: np.ndarray | None = None) -> np.ndarray:
     """`k` Lloyd centers of `x` (faiss; trains on at most `max_points_per_centroid · k` sampled rows).
 
+    `init` gives starting centers (e.g. a k-means++ seeding); otherwise faiss starts from random rows.
+    Small inputs (fewer than faiss's usual 39 rows per center) are accepted without a warning.
     Deterministic given `seed`. Time O(niter · min(n, 256k) · k · d); memory O(k·d) beyond `x`.
     """
     import faiss
 
     x = np.ascontiguousarray(x, dtype=np.float32)
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=int(seed) % (2**31),
+    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=int(seed) % (2**31), min_points_per_centroid=1,
                       max_points_per_centroid=max_points_per_centroid, verbose=False)
-    km.train(x)
+    km.train(x, init_centroids=None if init is None else np.ascontiguousarray(init, dtype=np.float32))
     return np.asarray(km.centroids, dtype=np.float32)
 
 
