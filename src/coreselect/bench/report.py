@@ -207,7 +207,8 @@ def plot(settings: list[_Setting], path: Path) -> None:
             continue
         name, cols = metrics[0], s.columns()
         xs = np.array([c[1] for c in cols], dtype=float)
-        for m in _method_order(s.values[("metrics", name)]):
+        palette = plt.get_cmap("tab20").colors  # 20 distinct colours; linestyles vary beyond that
+        for i, m in enumerate(_method_order(s.values[("metrics", name)])):
             vals = [s.cell("metrics", name, m, c) for c in cols]
             if m == _FULL:
                 mean, std = float(np.mean(vals[0])), float(np.std(vals[0]))
@@ -217,7 +218,8 @@ def plot(settings: list[_Setting], path: Path) -> None:
             keep = [i for i, v in enumerate(vals) if v]
             mean = np.array([np.mean(vals[i]) for i in keep])
             std = np.array([np.std(vals[i]) for i in keep])
-            style = {"color": "black", "linewidth": 2} if m.split(":")[0] == "uniform" else {}
+            style = ({"color": "black", "linewidth": 2} if m.split(":")[0] == "uniform"
+                     else {"color": palette[i % 20], "linestyle": ("-", "--", ":")[(i // 20) % 3]})
             line, = ax.plot(xs[keep], mean, marker="o", label="uniform (random)" if m == "uniform" else m, **style)
             ax.fill_between(xs[keep], mean - std, mean + std, color=line.get_color(), alpha=0.15)
         if cols and all(c[0] == "fraction" for c in cols) and xs.min() > 0 and xs.max() / xs.min() >= 10:
