@@ -188,3 +188,14 @@ def test_bench_cli_end_to_end(tmp_path, capsys):
     assert main(["bench", "--dataset", "four-moons", "--methods", "uniform", "--fractions", "2",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "fractions must be in (0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_methods_default_to_the_protocol_s_own(tmp_path):
+    from coreselect.bench import BenchConfig
+    from coreselect.bench.runner import with_default_methods
+    from coreselect.errors import InputError
+
+    config = BenchConfig(dataset="digits", protocol="reweight", out=tmp_path, methods=())
+    assert with_default_methods(config).methods == ("moderate:per_class=true",)
+    with pytest.raises(InputError, match="--methods is required for the 'oneshot' protocol"):
+        with_default_methods(BenchConfig(dataset="digits", protocol="oneshot", out=tmp_path, methods=()))

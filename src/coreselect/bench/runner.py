@@ -8,6 +8,8 @@ trained; a protocol may add its own checks with ``validate(config)``. Results go
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib
 import math
 import pkgutil
@@ -95,11 +97,22 @@ def validate(config: BenchConfig) -> ModuleType:
     return module
 
 
+def with_default_methods(config: BenchConfig) -> BenchConfig:
+    """`config`, with its protocol's ``DEFAULT_METHODS`` when no method was asked for."""
+    if config.methods:
+        return config
+    default = getattr(load_protocol(config.protocol), "DEFAULT_METHODS", None)
+    if not default:
+        raise InputError(f"--methods is required for the {config.protocol!r} protocol")
+    return dataclasses.replace(config, methods=tuple(default))
+
+
 def run_bench(config: BenchConfig) -> Path:
     """Validate `config`, then run its protocol, appending each finished run to ``out/results.jsonl``.
 
     Returns the output directory. Runs already recorded there are skipped (resume after a kill).
     """
+    config = with_default_methods(config)
     module = validate(config)
     store = ResultStore(config.out)
     module.run(config, store)

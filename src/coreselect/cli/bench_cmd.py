@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark protocol (resumable)", description=__doc__)
     p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, digits, a9a, four-moons, or an .npz with x, y")
     p.add_argument("--protocol", default="oneshot", help="protocol module (default: oneshot)")
-    p.add_argument("--methods", required=True,
-                   help="comma-separated method specs: name or name:key=value:key=value (e.g. prune:signal=aum)")
+    p.add_argument("--methods", default="",
+                   help="comma-separated method specs: name or name:key=value:key=value (e.g. prune:signal=aum); "
+                        "optional for protocols with default methods (reweight, warmstart, estimate)")
     p.add_argument("--fractions", help=f"comma-separated fractions in (0, 1] (default {DEFAULT_FRACTIONS} "
                                        "unless --sizes is given)")
     p.add_argument("--sizes", help="comma-separated subset sizes")

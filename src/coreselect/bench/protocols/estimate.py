@@ -43,6 +43,7 @@ OPTIONS = {
     "embedding": "label (default: [h | c·onehot(y)]) or plain (h only)",
 }
 METHODS = ("sensitivity", "uniform")
+DEFAULT_METHODS = METHODS
 
 
 def validate(config: BenchConfig) -> None:

@@ -55,6 +55,8 @@ from coreselect.subset import Subset
 log = logging.getLogger("coreselect.bench")
 
 ARMS = ("erm", "cerm", "cwerm", "werm")
+#: The coreset selector when ``--methods`` is not given (METHODS.md: per-class moderate).
+DEFAULT_METHODS = ("moderate:per_class=true",)
 
 OPTIONS: dict[str, str] = {
     "arms": f"comma-separated arms to run (default {','.join(ARMS)})",

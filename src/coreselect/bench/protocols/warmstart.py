@@ -31,6 +31,7 @@ from coreselect.errors import InputError
 
 OPTIONS = {"oracles": "sensitivity variants, comma-separated: loss, grad (default both)"}
 METHODS = ("uniform", "kcenter", "sensitivity")
+DEFAULT_METHODS = METHODS
 ORACLES = ("loss", "grad")
 WARM_FRACTION = 0.2  # k′ = 0.2k uniform rows; k″ = 0.2k k-means centers
 
