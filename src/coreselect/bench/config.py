@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from coreselect.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -25,3 +29,21 @@ class BenchConfig:
 
     def option(self, name: str, default: str | None = None) -> str | None:
         return self.options.get(name, default)
+
+
+def option_number(options: dict[str, str], key: str, kind: type, default: Any = None, low: float = -math.inf,
+                  high: float | None = None, above: bool = False) -> Any:
+    """``--option key=value`` as `kind` (int or float), finite and in ``[low, high)`` (``(low, high)`` with
+    `above`); `default` when the option is absent. Anything else is an :class:`InputError` naming the option."""
+    text = options.get(key)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InputError(f"--option {key}={text!r}: expected {'an integer' if kind is int else 'a number'}") from None
+    if not (math.isfinite(value) and (value > low if above else value >= low) and (high is None or value < high)):
+        bound = f"{'(' if above else '['}{low}, {high})" if high is not None else f"{'>' if above else '>='} {low}"
+        raise InputError(f"--option {key}={text!r}: must be {bound}" if math.isfinite(value)
+                         else f"--option {key}={text!r}: must be finite")
+    return value

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from coreselect.bench.config import option_number
 from coreselect.data import Dataset, load_dataset
 from coreselect.errors import InputError
 
@@ -54,22 +55,10 @@ class Transforms:
     def from_options(cls, options: Mapping[str, str]) -> Transforms:
         """Parse the data options of ``--option``; other keys are ignored (they belong to the protocol)."""
 
-        def number(key: str, kind: type) -> float | int | None:
-            text = options.get(key)
-            if text is None:
-                return None
-            try:
-                value = kind(text)
-            except ValueError:
-                raise InputError(f"--option {key}={text!r}: expected {'an integer' if kind is int else 'a number'}") from None
-            if kind is float and not math.isfinite(value):
-                raise InputError(f"--option {key}={text!r}: must be finite")
-            return value
-
-        noise = number("noise", float)
-        imbalance = number("imbalance", float)
-        train_size = number("train_size", int)
-        data_seed = number("data_seed", int)
+        noise = option_number(options, "noise", float)
+        imbalance = option_number(options, "imbalance", float)
+        train_size = option_number(options, "train_size", int)
+        data_seed = option_number(options, "data_seed", int)
         if noise is not None and not 0 <= noise < 1:
             raise InputError(f"--option noise={noise}: must be in [0, 1)")
         if imbalance is not None and imbalance < 1:

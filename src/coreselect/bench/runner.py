@@ -9,7 +9,6 @@ trained; a protocol may add its own checks with ``validate(config)``. Results go
 from __future__ import annotations
 
 import dataclasses
-
 import importlib
 import math
 import pkgutil

@@ -40,7 +40,7 @@ import numpy as np
 
 from coreselect import api
 from coreselect.bench import datasets
-from coreselect.bench.config import BenchConfig
+from coreselect.bench.config import BenchConfig, option_number
 from coreselect.bench.proxy import ProxyRun, Recipe, cache_name, defaults_for, train_proxy, train_subset
 from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore
@@ -74,19 +74,6 @@ def _flag(text: str, key: str) -> bool:
     raise InputError(f"--option {key}={text!r}: expected true or false")
 
 
-def _positive(options: dict[str, str], key: str, kind: type) -> Any:
-    text = options.get(key)
-    if text is None:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        raise InputError(f"--option {key}={text!r}: expected a positive {'integer' if kind is int else 'number'}") from None
-    if not value > 0 or value == float("inf"):
-        raise InputError(f"--option {key}={text!r}: must be > 0")
-    return value
-
-
 @dataclass(frozen=True)
 class Settings:
     """The parsed options of one oneshot bench."""
@@ -105,12 +92,12 @@ class Settings:
         o = config.options
         settings = cls(
             transforms=datasets.Transforms.from_options(o),
-            lr=_positive(o, "lr", float),
-            batch_size=_positive(o, "batch_size", int),
+            lr=option_number(o, "lr", float, low=0, above=True),
+            batch_size=option_number(o, "batch_size", int, low=0, above=True),
             augment=_flag(o.get("augment", "false"), "augment"),
-            proxy_epochs=_positive(o, "proxy_epochs", int),
-            el2n_epochs=_positive(o, "el2n_epochs", int),
-            subset_epochs=_positive(o, "subset_epochs", int),
+            proxy_epochs=option_number(o, "proxy_epochs", int, low=0, above=True),
+            el2n_epochs=option_number(o, "el2n_epochs", int, low=0, above=True),
+            subset_epochs=option_number(o, "subset_epochs", int, low=0, above=True),
             iterations_matched=_flag(o.get("iterations_matched", "false"), "iterations_matched"),
         )
         if settings.subset_epochs is not None and settings.iterations_matched:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ import numpy as np
 
 from coreselect import api
 from coreselect.bench import datasets
-from coreselect.bench.config import BenchConfig
+from coreselect.bench.config import BenchConfig, option_number
 from coreselect.bench.proxy import Recipe, defaults_for, train_subset, write_npz
 from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore
@@ -73,20 +72,6 @@ OPTIONS: dict[str, str] = {
     "batch_size": "batch size (default 128)",
     **datasets.DATA_OPTIONS,
 }
-
-
-def _number(options: dict[str, str], key: str, kind: type, default: Any, low: float, high: float | None = None) -> Any:
-    text = options.get(key)
-    if text is None:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        raise InputError(f"--option {key}={text!r}: expected {'an integer' if kind is int else 'a number'}") from None
-    if not (math.isfinite(value) and value >= low and (high is None or value < high)):
-        bound = f"[{low}, {high})" if high is not None else f">= {low}"
-        raise InputError(f"--option {key}={text!r}: must be {bound}")
-    return value
 
 
 def _flag(options: dict[str, str], key: str) -> bool:
@@ -133,22 +118,22 @@ class Settings:
         allocation = o.get("allocation", "proportional")
         if allocation not in ALLOCATIONS:
             raise InputError(f"--option allocation={allocation!r}: choose one of {', '.join(ALLOCATIONS)}")
-        coreset = _number(o, "coreset", float, 0.01, 0.0, 1.0)
+        coreset = option_number(o, "coreset", float, 0.01, 0.0, 1.0)
         if coreset <= 0:
             raise InputError("--option coreset must be > 0")
-        meta_fraction = _number(o, "meta_fraction", float, 0.1, 0.0, 1.0)
+        meta_fraction = option_number(o, "meta_fraction", float, 0.1, 0.0, 1.0)
         if meta_fraction <= 0:
             raise InputError("--option meta_fraction must be > 0")
-        vnet_lr = _number(o, "vnet_lr", float, 1e-3, 0.0)
-        lr = _number(o, "lr", float, None, 0.0)
+        vnet_lr = option_number(o, "vnet_lr", float, 1e-3, 0.0)
+        lr = option_number(o, "lr", float, None, 0.0)
         if vnet_lr <= 0 or (lr is not None and lr <= 0):
             raise InputError("--option lr and vnet_lr must be > 0")
         return cls(
             transforms=datasets.Transforms.from_options(o), selector=specs[0], arms=arms, coreset=coreset,
-            allocation=allocation, coreset_epochs=_number(o, "coreset_epochs", int, 100, 1),
-            feature_epochs=_number(o, "feature_epochs", int, 1, 0), meta_fraction=meta_fraction,
-            vnet_lr=vnet_lr, clean_meta=_flag(o, "clean_meta"), k=_number(o, "k", int, 1, 1),
-            same_class=_flag(o, "same_class"), lr=lr, batch_size=_number(o, "batch_size", int, None, 1),
+            allocation=allocation, coreset_epochs=option_number(o, "coreset_epochs", int, 100, 1),
+            feature_epochs=option_number(o, "feature_epochs", int, 1, 0), meta_fraction=meta_fraction,
+            vnet_lr=vnet_lr, clean_meta=_flag(o, "clean_meta"), k=option_number(o, "k", int, 1, 1),
+            same_class=_flag(o, "same_class"), lr=lr, batch_size=option_number(o, "batch_size", int, None, 1),
         )
 
     def recipe(self, data: datasets.BenchData, config: BenchConfig) -> Recipe:
