@@ -144,3 +144,12 @@ def test_class_smaller_than_share_is_an_error(blobs):
     y[:3] = 5  # class 5 has 3 members
     with pytest.raises(coreselect.InputError, match="class 5 has 3 members"):
         coreselect.select("uniform", features=x, labels=y, size=60, stratified=True, allocation="balanced")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_kcenter_selecting_every_row_never_repeats(seed):
+    # float32 rounding can leave a chosen row's distance to itself above 0; it must still not be re-picked
+    x = np.random.default_rng(seed).normal(size=(40, 1)).astype(np.float32)
+    x[5] = x[6]  # a duplicate point too
+    got = kcenter_greedy(x, 40, np.random.default_rng(seed))
+    assert sorted(got.tolist()) == list(range(40))

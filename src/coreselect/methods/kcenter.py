@@ -30,6 +30,7 @@ def kcenter_greedy(x: np.ndarray, m: int, rng: np.random.Generator,
     def absorb(j: int) -> None:
         d = norms - 2 * (x @ x[j]) + norms[j]
         np.minimum(mins, np.maximum(d, 0), out=mins)
+        mins[j] = -1  # chosen: float32 rounding can leave its own distance above 0, so mask it
 
     chosen = np.empty(m, dtype=np.int64)
     start = 0
