@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import time
 from itertools import product
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 import coreselect
 from coreselect.data import load_dataset
@@ -99,11 +99,10 @@ def main() -> None:
         lines.append(f"| {f:.0%} | " + " | ".join(
             ("**" if i == top else "") + f"{np.mean(c):.4f} ± {np.std(c):.4f}" + ("**" if i == top else "")
             for i, c in enumerate(cells)) + " |")
-    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout
     text = "\n".join([
         "# BOSS default schedule: sweep on Fashion-MNIST", "",
         f"Command: `python benchmarks/boss_schedule.py --train {args.train} --seeds {args.seeds}`  ",
-        f"Machine: {cpu.split(':', 1)[-1].strip()}, 2 cores, 24 GiB (shared; 1-min load average {load0:.2f} at "
+        f"Machine: {describe()} (shared; 1-min load average {load0:.2f} at "
         f"start, {os.getloadavg()[0]:.2f} at end; {time.time() - t0:.0f} s)  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
         f"Data: Fashion-MNIST, {len(x)} training images (stratified sample), 10,000 test images. Proxy: MLP",

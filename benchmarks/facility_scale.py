@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 D = 128
 
@@ -148,8 +149,7 @@ def measure(spec: dict) -> dict:
 
 
 def header(cmd: str) -> str:
-    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout.strip()
-    return (f"Command: `{cmd}`  \nMachine: {cpu.split(':', 1)[-1].strip()}, 2 cores, 24 GiB (shared with other "
+    return (f"Command: `{cmd}`  \nMachine: {describe()} (shared with other "
             f"users; 1-min load average at start {os.getloadavg()[0]:.2f})  \nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
 
 

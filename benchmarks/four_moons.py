@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 import coreselect
 from coreselect.data import load_dataset
@@ -138,11 +138,10 @@ def main() -> None:
                   f"({sum(boss1)}/{len(boss1)} seeds)")
     checks.append(f"- BOSS at 10% places more points near the boundary than plain facility location: "
                   f"{'yes' if b10 > fl10 else 'NO'} ({b10:.3f} vs {fl10:.3f}; population {boundary.mean():.3f})")
-    cpu = subprocess.run("lscpu | grep 'Model name'", check=False, shell=True, capture_output=True, text=True).stdout
     text = "\n".join([
         "# Four moons: CCS vs BOSS (the BOSS paper's toy)", "",
         f"Command: `python benchmarks/four_moons.py --seeds {args.seeds}`  ",
-        f"Machine: {cpu.split(':', 1)[-1].strip()}, 2 cores, 24 GiB (shared; 1-min load average {load0:.2f} at "
+        f"Machine: {describe()} (shared; 1-min load average {load0:.2f} at "
         f"start, {os.getloadavg()[0]:.2f} at end)  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
         "Proxy: 2×100 ReLU MLP, Adam 1e-2, 40 epochs on the 2,000 training points (EL2N over the first 10,",

@@ -9,7 +9,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -17,13 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+from machine import describe
 
 
 def run_child(argv: list[str]) -> tuple[float, float, str]:
@@ -62,7 +55,7 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/kcenter_scale.py --n {args.n} --d {args.d}`  ",
         f"Date: {datetime.date.today()}  ",
-        f"Machine: {machine()}; 1-min load average {load0:.1f} at start, {load1:.1f} at end "
+        f"Machine: {describe()}; 1-min load average {load0:.1f} at start, {load1:.1f} at end "
         "(the machine is shared with other work, so wall times are upper bounds).",
         "",
         f"`coreselect select kcenter --features X.npy --fraction 0.01 --out s.npz` on {args.n:,} × {args.d} "

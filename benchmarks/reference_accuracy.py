@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from machine import describe
 
 from coreselect.data import load_dataset
 from coreselect.train import TrainConfig, build_model, fit
@@ -48,7 +47,7 @@ def main() -> None:
         f"Command: `python benchmarks/reference_accuracy.py --dataset {args.dataset} --model {args.model} "
         f"--epochs {args.epochs} --lr {args.lr} --threads {args.threads}`  ",
         f"Date: {datetime.date.today()}  ",
-        f"Machine: {platform.processor() or 'x86_64'}, {os.cpu_count()} cores, 24 GiB, CPU only, torch "
+        f"Machine: {describe()}, CPU only, torch "
         f"{torch.__version__}, {args.threads} torch thread(s); 1-min load average {load0:.1f} at start, "
         f"{os.getloadavg()[0]:.1f} at end (shared machine).",
         "",

@@ -12,11 +12,10 @@ import argparse
 import collections
 import datetime
 import os
-import platform
-import subprocess
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 from coreselect.bench import BenchConfig, ResultStore
 from coreselect.bench.protocols import estimate
@@ -24,11 +23,6 @@ from coreselect.bench.protocols import estimate
 SIZES = (100, 300, 1000, 3000)
 FACTORS = "0,0.1,0.3,1,3,10,inf"
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> str:
-    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
-    return f"{cpu.split(':', 1)[-1].strip() or platform.processor()}, {os.cpu_count()} cores, 24 GiB (shared machine)"
 
 
 def main() -> None:
@@ -66,7 +60,7 @@ def main() -> None:
         f"Command: `python benchmarks/sensitivity_estimate.py --seeds {args.seeds} --plain-seeds {args.plain_seeds} "
         f"--k {args.k} --out {args.out}`",
         "",
-        f"Machine: {machine()}. Date: {started}. 1-min load average: {load_start:.2f} at start, "
+        f"Machine: {describe()}. Date: {started}. 1-min load average: {load_start:.2f} at start, "
         f"{load_end:.2f} at end (the machine is shared with other jobs).",
         "",
         "Data: Fashion-MNIST training set (n = 60,000). A 128-unit MLP trained for 1 epoch (Adam 1e-3) gives",

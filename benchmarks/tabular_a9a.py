@@ -17,13 +17,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
 
 import argparse
 import datetime
-import platform
-import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 from coreselect.bench.config import BenchConfig
 from coreselect.bench.protocols.tabular import run
@@ -35,13 +34,6 @@ METHODS = ("uniform", "coreset")  # the random baseline and the vanilla coreset
 ROWS = ("full", "uniform", "coreset", "tuned", "tuned+active")
 SHOWN = {"coreset": "vanilla"}
 FRACTIONS = (0.005, 0.01, 0.02, 0.05)
-
-
-def machine() -> str:
-    model = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True,
-                           check=False).stdout
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model.split(':', 1)[-1].strip()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
 
 def fmt(values: list[float]) -> str:
@@ -116,7 +108,7 @@ def main() -> None:
          f"(equivalently `coreselect bench --protocol tabular --dataset a9a --methods {','.join(METHODS)} "
          f"--fractions {','.join(map(str, FRACTIONS))} --seeds {args.seeds} --option estimator=... "
          "[--option imbalance=0.02]`)."),
-        (f"Machine: {machine()} — shared with other jobs; 1-min load average {load0:.2f} at start, "
+        (f"Machine: {describe()} — shared with other jobs; 1-min load average {load0:.2f} at start, "
          f"{load1:.2f} at end. Date: {started:%Y-%m-%d}. Wall time {time.perf_counter() - t0:.0f} s."),
         "",
         "Setup. a9a (LIBSVM, 123 sparse binary features, 24% positives). `pos0.02` / `pos0.005`: positives of",
