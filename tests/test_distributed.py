@@ -22,6 +22,7 @@ from coreselect.cli.main import main
 from coreselect.distributed import backend, open_features
 from coreselect.distributed import sensitivity as dsens
 from coreselect.errors import InputError
+from coreselect.geometry.kmeans import snap_to_cells
 from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities
 from coreselect.oracle import Oracle
 from coreselect.subset import Subset
@@ -107,6 +108,15 @@ def test_sampling_mass_equals_single_machine_probabilities():
         q = q.compute()
     assert lam == pytest.approx(balanced_lambda(proxy)) and cost == pytest.approx(proxy.cost, rel=1e-6)
     np.testing.assert_allclose(q / q.sum(), probabilities(proxy, balanced_lambda(proxy)), rtol=1e-5)
+
+
+def test_chunked_snap_equals_single_machine_cell_snap():
+    x = blobs(3000)
+    centers = np.vstack([x[:: 300] + 0.1, np.full((1, 8), 80.0, dtype=np.float32)])  # the last cell is empty
+    with local():
+        got = backend.snap(da.from_array(x, chunks=400), centers)
+    expected = snap_to_cells(x, centers)
+    assert expected[-1] == -1 and (got == expected).all()
 
 
 def test_chunked_draws_are_a_global_iid_draw():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coreselect.geometry import kmeans, knn, nearest, pairwise_blocks, recall, snap_to_data, sq_dists
+from coreselect.geometry import kmeans, knn, nearest, pairwise_blocks, recall, snap_to_cells, sq_dists
 
 
 def _brute(x, y):
@@ -28,7 +28,13 @@ def test_nearest_and_snap():
     brute = _brute(x, c)
     assert (idx == brute.argmin(1)).all()
     np.testing.assert_allclose(dist, brute.min(1), rtol=1e-4, atol=1e-4)
-    assert (snap_to_data(x, c, budget=20 * 4 * 64) == brute.argmin(0)).all()
+    c[-1] = 50.0  # a center no row is nearest to
+    brute = _brute(x, c)
+    snapped = snap_to_cells(x, c)
+    assert snapped[-1] == -1
+    for j in range(c.shape[0]):  # the nearest row among the rows nearest to center j
+        cell = np.flatnonzero(brute.argmin(1) == j)
+        assert snapped[j] == (cell[brute[cell, j].argmin()] if cell.size else -1)
 
 
 def test_knn_exact_and_ivf_recall():

@@ -79,7 +79,7 @@ def test_oracle_called_with_exactly_k_distinct_indices(z):
     assert sub.n_queries == 12
 
 
-def test_exactly_k_queries_when_centers_snap_to_the_same_row():
+def test_exactly_k_queries_with_fewer_distinct_points_than_k():
     rng = np.random.default_rng(1)
     base = rng.normal(size=(5, 3)).astype(np.float32)
     x = np.repeat(base, 40, axis=0)  # only 5 distinct points, k = 8
@@ -162,7 +162,10 @@ def test_explicit_lambda_and_default_k():
     rec = Recorder(loss)
     sub = coreselect.select("sensitivity", features=x, oracle=rec, size=50, lam=0.0, seed=0)
     assert sub.n_queries == 10  # ⌈50 / 5⌉
-    assert sub.params["lam"] == 0.0
+    assert sub.params["lam"] == 0.0 and sub.params["lam_used"] == 0.0
+    auto = coreselect.select("sensitivity", features=x, oracle=loss, size=50, seed=0)
+    assert auto.params["lam"] is None and auto.params["lam_used"] > 0  # the λ derived is kept
+    assert auto.params["clustering_cost"] > 0
 
 
 @pytest.mark.parametrize(

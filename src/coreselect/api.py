@@ -41,7 +41,8 @@ def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
     t0 = time.perf_counter()
     subset = (method.select if select is None else select)(pool, budget, rng)
     elapsed = time.perf_counter() - t0
-    params = {k: v for k, v in dataclasses.asdict(method).items()}
+    # the method's settings, plus what it derived and recorded itself (e.g. sensitivity's λ used)
+    params = {**subset.params, **dataclasses.asdict(method)}
     if not isinstance(budget.allocation, str) or budget.allocation != "proportional":
         params["allocation"] = (
             budget.allocation if isinstance(budget.allocation, str) else {str(k): v for k, v in budget.allocation.items()}

@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 
-from coreselect.geometry.kmeans import snap_to_data
+from coreselect.geometry.kmeans import cell_minima
 from coreselect.geometry.neighbors import nearest
 
 
@@ -85,9 +85,12 @@ def lloyd(x: da.Array, centers: np.ndarray, passes: int) -> tuple[np.ndarray, li
 # ---- snapping centers to data rows ------------------------------------------------------------------
 
 def _snap_block(block: np.ndarray, centers: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    arg = snap_to_data(block, centers)
-    diff = block[arg].astype(np.float64) - centers
-    return arg + offset, np.einsum("ij,ij->i", diff, diff)
+    labels, _ = nearest(block, centers)
+    # the distance to the own center again, exactly and in float64: faiss's BLAS rounding depends on its
+    # thread count, and the snapped rows must not depend on where a chunk ran
+    diff = block.astype(np.float64) - centers[labels]
+    arg, best = cell_minima(labels, np.einsum("ij,ij->i", diff, diff), centers.shape[0])
+    return np.where(arg >= 0, arg + offset, -1), best
 
 
 def _closer(a: tuple, b: tuple) -> tuple:
@@ -97,7 +100,9 @@ def _closer(a: tuple, b: tuple) -> tuple:
 
 
 def snap(x: da.Array, centers: np.ndarray) -> np.ndarray:
-    """For each center the global index of its nearest row (ties: the lowest row). O(n·k·d), one pass."""
+    """For each center the global index of the nearest row of its Voronoi cell (ties: the lowest row),
+    -1 for an empty cell: :func:`~coreselect.geometry.kmeans.snap_to_cells` per chunk, then the per-center
+    minimum over chunks. O(n·k·d), one pass."""
     c = dask.delayed(np.ascontiguousarray(centers, dtype=np.float32))
     parts = [dask.delayed(_snap_block, pure=True)(b, c, int(o)) for b, o in zip(blocks(x), offsets(x))]
     return dask.compute(tree_reduce(parts, _closer))[0][0]

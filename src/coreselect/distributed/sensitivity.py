@@ -2,7 +2,8 @@
 
 The same algorithm as :mod:`coreselect.methods.sensitivity`, with each O(n) step done per chunk:
 
-1. **Clustering.** k-means: faiss (:func:`coreselect.geometry.kmeans.kmeans`) on a uniform sample of
+1. **Clustering.** k-means: k-means++ seeding and faiss Lloyd
+   (:func:`coreselect.geometry.clustering.kmeans_pp`, as on one machine) on a uniform sample of
    ``SAMPLE_PER_CENTER · k`` rows gathered to the client, then ``LLOYD_PASSES`` Lloyd steps over all rows
    by a map-reduce of per-chunk partial sums (:func:`backend.lloyd`). Why not k-means||: the
    single-machine path already trains faiss on at most 256·k sampled rows (its
@@ -11,9 +12,9 @@ The same algorithm as :mod:`coreselect.methods.sensitivity`, with each O(n) step
    approximation the sample already reaches, while each Lloyd pass here costs one O(n·k·d) pass and can
    only lower the cost. k-median (z = 1) uses :func:`coreselect.geometry.clustering.kmedian` on the
    sample, without refinement.
-2. **Snapping.** Each center goes to its nearest row by a per-chunk search and a global reduction (ties:
-   the lowest row). When centers share a row, the missing ones are drawn by D^z sampling among the rows
-   not taken (Efraimidis–Spirakis keys per chunk), as :func:`~coreselect.geometry.clustering.representatives`
+2. **Snapping.** Each center goes to the nearest row of its Voronoi cell by a per-chunk assignment and a
+   global per-center minimum (ties: the lowest row). When a cell is empty, the missing rows are drawn by
+   D^z sampling among the rows not taken (Efraimidis–Spirakis keys per chunk), as :func:`~coreselect.geometry.clustering.representatives`
    does on one machine.
 3. **Queries.** The oracle is asked for the k rows, once, from the client.
 4. **Probabilities.** Per chunk: the nearest queried row of every row and ``v = ‖e − A(e)‖^z``
@@ -39,8 +40,7 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.distributed import backend
 from coreselect.errors import InputError
-from coreselect.geometry.clustering import kmedian
-from coreselect.geometry.kmeans import kmeans
+from coreselect.geometry.clustering import kmeans_pp, kmedian
 from coreselect.methods.sensitivity import Sensitivity, _as_oracle, _check, balanced_lambda, default_k
 from coreselect.pool import Pool
 from coreselect.subset import Subset
@@ -56,7 +56,7 @@ def centers_of(x: da.Array, k: int, z: int, rng: np.random.Generator) -> tuple[n
     _, sample = backend.sample_rows(x, SAMPLE_PER_CENTER * k, rng)
     if z == 1:
         return kmedian(sample, k, rng), []
-    centers = kmeans(sample, k, seed=int(rng.integers(2**31 - 1)), max_points_per_centroid=SAMPLE_PER_CENTER)
+    centers = kmeans_pp(sample, k, rng, max_points_per_centroid=SAMPLE_PER_CENTER)
     return backend.lloyd(x, centers, LLOYD_PASSES)
 
 
@@ -66,9 +66,10 @@ def _rows_not_in(x: da.Array, rows: np.ndarray, v: da.Array) -> da.Array:
 
 
 def representatives(x: da.Array, k: int, z: int, rng: np.random.Generator) -> np.ndarray:
-    """k distinct rows (sorted): the snapped centers, completed by D^z sampling when centers share a row."""
+    """k distinct rows (sorted): the snapped centers, completed by D^z sampling when a cell is empty."""
     centers, _ = centers_of(x, k, z, rng)
-    rows = np.unique(backend.snap(x, centers))
+    rows = backend.snap(x, centers)
+    rows = np.unique(rows[rows >= 0])
     missing = k - rows.size
     if missing > 0:
         reps = x[rows].compute()

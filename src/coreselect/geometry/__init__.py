@@ -2,10 +2,10 @@
 
 from coreselect.geometry.blocks import block_rows, row_blocks
 from coreselect.geometry.distances import normalize_rows, pairwise_blocks, sq_dists, sq_norms
-from coreselect.geometry.kmeans import kmeans, snap_to_data
+from coreselect.geometry.kmeans import kmeans, snap_to_cells
 from coreselect.geometry.neighbors import knn, nearest, recall
 
 __all__ = [
     "block_rows", "row_blocks", "normalize_rows", "pairwise_blocks", "sq_dists", "sq_norms",
-    "kmeans", "snap_to_data", "knn", "nearest", "recall",
+    "kmeans", "snap_to_cells", "knn", "nearest", "recall",
 ]

@@ -3,7 +3,7 @@
 Reference: "Data-Efficient Learning via Clustering-Based Sensitivity Sampling" (arXiv 2402.17327),
 Algorithm 1 step 1 (an O(1)-approximate (k, z)-clustering whose centers are data points) and Algorithm 3
 step 1 (a prefix clustering order: D^z sampling, i.e. k-means++ for z = 2, "fast and performs extremely
-well in practice", Appendix A.2). k-means (z = 2) is greedy k-means++ seeding then faiss Lloyd (:func:`kmeans_pp`);
+well in practice", Appendix A.2). k-means (z = 2) is k-means++ seeding then faiss Lloyd (:func:`kmeans_pp`);
 k-median (z = 1) here is Lloyd with a Euclidean geometric-median update (Weiszfeld steps).
 
 Everything is float32, keeps only running minima or one sample, and never forms an n × n matrix.
@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coreselect.geometry.distances import sq_norms
-from coreselect.geometry.kmeans import kmeans, snap_to_data
+from coreselect.geometry.kmeans import kmeans, snap_to_cells
 from coreselect.geometry.neighbors import nearest
 
 #: D^z seeding looks at most this many rows per requested center (a uniform sample of the data);
@@ -89,15 +89,25 @@ def _power(d2: np.ndarray, z: int) -> np.ndarray:
     return d2 if z == 2 else np.sqrt(d2) if z == 1 else d2 ** (z / 2)
 
 
-def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
-              max_points_per_centroid: int = 256) -> np.ndarray:
-    """`k` k-means centers: greedy k-means++ seeding (:func:`dz_seeding_order` on a sample), then faiss
-    Lloyd iterations on at most ``max_points_per_centroid · k`` sampled rows.
+#: Lloyd iterations after k-means++ seeding. Measured on 10⁶ × 128 (2,000 blobs, k = 1000): the k-means
+#: cost after 2 / 5 / 10 / 20 iterations is 1.014 / 1.0007 / 1.0004 / 1 times the 20-iteration cost
+#: (faiss's own random start after 20 iterations: 1.076), at 1.3 / 2.9 / 5.9 / 10.9 s.
+LLOYD_ITERATIONS = 5
 
-    The seeding avoids the poor local optima of faiss's random initialisation (two centers in one
-    cluster, one center for two). Time O(k · c · n_s · d + niter · 256k · k · d), memory O(256k · d).
+
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = LLOYD_ITERATIONS,
+              max_points_per_centroid: int = 256) -> np.ndarray:
+    """`k` k-means centers: k-means++ seeding (D² sampling, :func:`dz_seeding_order` with one candidate,
+    on a sample), then `niter` faiss Lloyd iterations on at most ``max_points_per_centroid · k`` sampled
+    rows.
+
+    The seeding is O(log k)-competitive in expectation (Arthur & Vassilvitskii 2007) and avoids the poor
+    local optima of faiss's random start (two centers in one cluster, one center for two), so a few
+    Lloyd iterations reach what 20 reach (see :data:`LLOYD_ITERATIONS`). Plain D² sampling rather than
+    greedy: greedy's ``2 + ln k`` candidates cost that many times more (0.4 s against 3.8 s in the same
+    measurement) for a final cost 1% lower. Time O(k · n_s · d + niter · 256k · k · d), memory O(256k · d).
     """
-    init = x[dz_seeding_order(x, k, 2, rng)]
+    init = x[dz_seeding_order(x, k, 2, rng, candidates=1)]
     return kmeans(x, k, seed=int(rng.integers(2**31 - 1)), niter=niter,
                   max_points_per_centroid=max_points_per_centroid, init=init)
 
@@ -147,21 +157,20 @@ def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
 
 def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> np.ndarray:
     """`k` distinct data rows forming a (k, z)-clustering: k-means (z = 2, :func:`kmeans_pp`) or
-    k-median (z = 1, :func:`kmedian`) centers, each snapped to its nearest data row.
+    k-median (z = 1, :func:`kmedian`) centers, each snapped to the nearest row of its Voronoi cell
+    (:func:`~coreselect.geometry.kmeans.snap_to_cells`: cost at most 2^z times the centers').
 
-    Two centers can snap to the same row; the missing ones are then drawn by D^z sampling from the
-    rows not yet taken (one more assignment pass, only in that case), so exactly `k` distinct rows
+    A center whose cell is empty snaps to nothing; the missing rows are then drawn by D^z sampling from
+    the rows not yet taken (one more assignment pass, only in that case), so exactly `k` distinct rows
     come back (Algorithm 1 queries the oracle on exactly k points).
-    Time: the clustering plus O(n · k · d) for the snap; memory O(k · d) beyond the clustering.
+    Time: the clustering plus O(n · k · d) for the snap; memory O(n + k · d) beyond the clustering.
     """
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}], got {k}")
-    if z == 2:
-        centers = kmeans_pp(x, k, rng)
-    else:
-        centers = kmedian(x, k, rng)
-    rows = np.unique(snap_to_data(x, centers))
+    centers = kmeans_pp(x, k, rng) if z == 2 else kmedian(x, k, rng)
+    rows = snap_to_cells(x, centers)
+    rows = np.unique(rows[rows >= 0])
     missing = k - rows.size
     if missing > 0:
         _, d2 = nearest(x, x[rows])
