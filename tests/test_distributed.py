@@ -22,7 +22,9 @@ from coreselect.cli.main import main
 from coreselect.distributed import backend, open_features
 from coreselect.distributed import sensitivity as dsens
 from coreselect.errors import InputError
+from coreselect.geometry.clustering import dz_seeding_order
 from coreselect.geometry.kmeans import snap_to_cells
+from coreselect.geometry.neighbors import nearest
 from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities
 from coreselect.oracle import Oracle
 from coreselect.subset import Subset
@@ -69,6 +71,33 @@ def test_sensitivity_same_subset_on_cluster_and_locally(client):
     assert on_cluster.weights.sum() == pytest.approx(6000, rel=0.2)
     other = coreselect.select("sensitivity", features=xd, oracle=loss, size=300, k=12, seed=4)
     assert not np.array_equal(other.indices, on_cluster.indices)
+
+
+def test_sensitivity_rounds_on_cluster(client):
+    # Algorithm 3: the single machine's seeding order, r·k queries, each row at its nearest queried row
+    x = blobs(5000)
+    loss = np.random.default_rng(2).random(5000)
+    xd = da.from_array(x, chunks=700)
+    with local():
+        order = dsens.seeding_order(xd, 30, 2, np.random.default_rng(5))
+        a = None
+        for i in range(3):
+            a = dsens.assignment(xd, order[10 * i:10 * (i + 1)], 2, a, 10 * i)
+        q, lam, _ = dsens.mass(a, loss[order], None)
+        q = q.compute()
+    assert (order == dz_seeding_order(x, 30, 2, np.random.default_rng(5))).all()
+    lab, d2 = nearest(x, x[order])
+    lab[order] = np.arange(30)
+    d2[order] = 0
+    lhat = loss[order][lab]
+    np.testing.assert_allclose(lam, lhat.sum() / d2.sum(dtype=np.float64), rtol=1e-5)
+    np.testing.assert_allclose(q, lhat + lam * d2, rtol=1e-4, atol=1e-9)
+    rec = Oracle(loss, 5000)
+    on_cluster = coreselect.select("sensitivity", features=xd, oracle=rec, size=200, k=10, rounds=3, seed=1)
+    assert rec.n_queries == 30 == on_cluster.n_queries
+    with local():
+        here = coreselect.select("sensitivity", features=xd, oracle=loss, size=200, k=10, rounds=3, seed=1)
+    assert here == on_cluster
 
 
 def _draw_counts(subset: Subset, p: np.ndarray, s: int) -> np.ndarray:

@@ -75,6 +75,21 @@ def _vector(name: str, v: Any, n: int, dtype: type) -> np.ndarray:
     return out
 
 
+def validate_metadata(n: int, labels: Any = None, targets: Any = None, signals: Mapping[str, Any] | None = None,
+                      ) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, np.ndarray]]:
+    """Labels (int64), targets (float64) and signals (float64) checked against n rows: 1-D, finite,
+    integer labels, non-negative where the signal must be; raises :class:`InputError` naming the rows."""
+    y = None if labels is None else _vector("labels", labels, n, np.int64)
+    t = None if targets is None else _vector("targets", targets, n, np.float64)
+    sig: dict[str, np.ndarray] = {}
+    for name, values in (signals or {}).items():
+        v = _vector(f"signal {name!r}", values, n, np.float64)
+        if name in NONNEGATIVE_SIGNALS and np.any(v < 0):
+            raise InputError(f"signal {name!r} must be >= 0 but is negative at {_rows(v < 0)}")
+        sig[name] = v
+    return y, t, sig
+
+
 @dataclass(frozen=True)
 class Pool:
     """The data a method selects from.
@@ -108,14 +123,7 @@ class Pool:
             raise InputError("features are required: an (n, d) array")
         x = as_float_matrix("features", features)
         n = x.shape[0]
-        y = None if labels is None else _vector("labels", labels, n, np.int64)
-        t = None if targets is None else _vector("targets", targets, n, np.float64)
-        sig: dict[str, np.ndarray] = {}
-        for name, values in (signals or {}).items():
-            v = _vector(f"signal {name!r}", values, n, np.float64)
-            if name in NONNEGATIVE_SIGNALS and np.any(v < 0):
-                raise InputError(f"signal {name!r} must be >= 0 but is negative at {_rows(v < 0)}")
-            sig[name] = v
+        y, t, sig = validate_metadata(n, labels, targets, signals)
         if oracle is not None:
             from coreselect.oracle import Oracle
 

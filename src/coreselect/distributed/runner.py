@@ -17,7 +17,7 @@ from coreselect.distributed import inputs, kcenter, leverage, perclass, sensitiv
 from coreselect.distributed.inputs import Sharded
 from coreselect.errors import InputError
 from coreselect.oracle import Oracle
-from coreselect.pool import NONNEGATIVE_SIGNALS, Pool, _rows, _vector
+from coreselect.pool import Pool, validate_metadata
 from coreselect.subset import Subset
 
 Runner = Callable[[Any, Any, Pool, Budget, np.random.Generator], Subset]
@@ -42,14 +42,8 @@ def _gather(v: Any) -> Any:
 def metadata_pool(n: int, labels: Any = None, targets: Any = None, signals: Mapping[str, Any] | None = None,
                   oracle: Any = None) -> Pool:
     """A :class:`Pool` of everything but the features (a zero-width placeholder of n rows), validated."""
-    y = None if labels is None else _vector("labels", _gather(labels), n, np.int64)
-    t = None if targets is None else _vector("targets", _gather(targets), n, np.float64)
-    sig: dict[str, np.ndarray] = {}
-    for name, values in (signals or {}).items():
-        v = _vector(f"signal {name!r}", _gather(values), n, np.float64)
-        if name in NONNEGATIVE_SIGNALS and np.any(v < 0):
-            raise InputError(f"signal {name!r} must be >= 0 but is negative at {_rows(v < 0)}")
-        sig[name] = v
+    y, t, sig = validate_metadata(n, _gather(labels), _gather(targets),
+                                  {name: _gather(values) for name, values in (signals or {}).items()})
     if oracle is not None and not isinstance(oracle, Oracle):
         oracle = Oracle(_gather(oracle), n)
     return Pool(features=np.empty((n, 0), dtype=np.float32), labels=y, targets=t, signals=sig, oracle=oracle)

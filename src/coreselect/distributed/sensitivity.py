@@ -24,24 +24,28 @@ The same algorithm as :mod:`coreselect.methods.sensitivity`, with each O(n) step
 5. **Draws.** s i.i.d. draws split over chunks by a multinomial on chunk masses, then drawn per chunk
    (:func:`backend.iid_draws`) — exactly the law of a global i.i.d. draw; weights ``Σq / (s q_e)``.
 
-The same seed and chunking give the same subset whatever the number of workers. Algorithm 3 (rounds > 1)
-is not distributed. Cost: 3 passes of O(n·k·d) (refinement, snap, assignment) plus O(n) passes over the
+**Algorithm 3** (``rounds = r``): the D^z seeding order is computed on the client from the same uniform
+sample the single-machine path seeds on (same seed ⇒ the same order, tested); round i queries the next k
+rows, each chunk moves a row to a new queried row where that is nearer (one O(n·k·d) pass per round, on
+top of the persisted assignment), and a fresh i.i.d. sample is drawn. The last round's Subset is returned.
+
+The same seed and chunking give the same subset whatever the number of workers. Cost: 3 passes of
+O(n·k·d) for Algorithm 1 (refinement, snap, assignment), r for Algorithm 3, plus O(n) passes over the
 persisted assignment; per worker, its chunks plus O(k·d) state and 16 bytes per row it holds.
 """
 
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import dask.array as da
 import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.distributed import backend
-from coreselect.errors import InputError
-from coreselect.geometry.clustering import kmeans_pp, kmedian
-from coreselect.methods.sensitivity import Sensitivity, _as_oracle, _check, balanced_lambda, default_k
+from coreselect.geometry.clustering import dz_seeding_order, kmeans_pp, kmedian, seeding_rows
+from coreselect.methods.sensitivity import Sensitivity, as_oracle, check_sizes, default_k, lambda_from_sums
+from coreselect.oracle import Oracle
 from coreselect.pool import Pool
 from coreselect.subset import Subset
 
@@ -72,11 +76,43 @@ def representatives(x: da.Array, k: int, z: int, rng: np.random.Generator) -> np
     rows = np.unique(rows[rows >= 0])
     missing = k - rows.size
     if missing > 0:
-        reps = x[rows].compute()
-        v = backend.assign(x, reps, rows, z)[:, 1]
+        v = assignment(x, rows, z)[:, 1]
         extra = backend.weighted_sample(_rows_not_in(x, rows, v), missing, rng)
         rows = np.sort(np.concatenate([rows, extra]))
     return rows
+
+
+def seeding_order(x: da.Array, m: int, z: int, rng: np.random.Generator) -> np.ndarray:
+    """Algorithm 3's prefix order: `m` rows in D^z seeding order, computed on the client from a uniform
+    sample of :func:`~coreselect.geometry.clustering.seeding_rows` rows — the sample and the order the
+    single-machine :func:`~coreselect.geometry.clustering.dz_seeding_order` draws for the same `rng`."""
+    rows, sample = backend.sample_rows(x, seeding_rows(m), rng)
+    return rows[dz_seeding_order(sample, m, z, rng)]
+
+
+def _merge_block(old: np.ndarray, new: np.ndarray, rows: np.ndarray, shift: int,
+                 block_info: dict | None = None) -> np.ndarray:
+    """Rows nearer to a newly queried row move to it (positions of the new rows start at `shift`); a newly
+    queried row always represents itself."""
+    take = new[:, 1] < old[:, 1]
+    local = rows - block_info[0]["array-location"][0][0]
+    take[local[(local >= 0) & (local < old.shape[0])]] = True
+    out = old.copy()
+    out[take, 0] = new[take, 0] + shift
+    out[take, 1] = new[take, 1]
+    return out
+
+
+def assignment(x: da.Array, rows: np.ndarray, z: int, previous: da.Array | None = None,
+               shift: int = 0) -> da.Array:
+    """Per row `[position of its nearest queried row, ‖e − A(e)‖^z]` (persisted, 16 bytes a row) for the
+    queried `rows`; with `previous` (the assignment to `shift` earlier rows), each row keeps the nearer of
+    its old representative and its nearest new one. One O(n·|rows|·d) pass."""
+    reps = np.ascontiguousarray(x[rows].compute(), dtype=np.float32)
+    a = backend.assign(x, reps, rows, z)
+    if previous is not None:
+        a = da.map_blocks(_merge_block, previous, a, np.asarray(rows), shift, dtype=np.float64)
+    return a.persist()
 
 
 def _stats_block(a: np.ndarray, k: int) -> np.ndarray:
@@ -88,37 +124,54 @@ def _q_block(a: np.ndarray, values: np.ndarray, lam: float) -> np.ndarray:
     return values[a[:, 0].astype(np.int64)] + lam * a[:, 1]
 
 
-def sampling_mass(x: da.Array, rows: np.ndarray, values: np.ndarray, z: int,
-                  lam: float | None) -> tuple[da.Array, float, float]:
-    """``q = ℓ̂ + λ v`` per row (lazy, on a persisted assignment) for queried `rows` with losses `values`;
-    returns `(q, λ used, Φ_z = Σ v)`. λ = None: :func:`~coreselect.methods.sensitivity.balanced_lambda`."""
-    reps = np.ascontiguousarray(x[rows].compute(), dtype=np.float32)
-    a = backend.assign(x, reps, rows, z).persist()
-    stats = a.map_blocks(_stats_block, rows.size, chunks=((1,) * len(a.chunks[0]), (rows.size + 1,)),
+def mass(a: da.Array, values: np.ndarray, lam: float | None) -> tuple[da.Array, float, float]:
+    """``q = ℓ̂ + λ v`` per row (lazy) from an :func:`assignment` and the queried rows' losses `values`;
+    returns `(q, λ used, Φ_z = Σ v)`. λ = None: :func:`~coreselect.methods.sensitivity.lambda_from_sums`
+    of Σ ℓ̂ (from the per-chunk cluster sizes) and Σ v, both reductions."""
+    k = values.size
+    stats = a.map_blocks(_stats_block, k, chunks=((1,) * len(a.chunks[0]), (k + 1,)),
                          dtype=np.float64).compute().sum(axis=0)
     cost = float(stats[-1])
-    # balanced_lambda reads only Σ ℓ̂ and Σ v of its proxy: hand it those two sums
-    sums = SimpleNamespace(lhat=np.array([values @ stats[:-1]]), cost=cost)
-    lam = balanced_lambda(sums) if lam is None else lam
+    lam = lambda_from_sums(float(values @ stats[:-1]), cost) if lam is None else lam
     return a.map_blocks(_q_block, values, lam, drop_axis=1, dtype=np.float64), float(lam), cost
 
 
-def select(method: Sensitivity, x: da.Array, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-    """Algorithm 1 on the chunks of `x`; `pool` carries the oracle (its features are not read)."""
-    if method.rounds != 1:
-        raise InputError("sensitivity with rounds > 1 (Algorithm 3) runs on one machine only; use rounds=1")
-    n, s = x.shape[0], budget.total
-    k = default_k(s, n) if method.k is None else method.k
-    _check(n, s, k, method.rounds, method.z, method.lam)
-    oracle = _as_oracle(pool.oracle, n)
-    t0 = time.perf_counter()
-    rows = representatives(x, k, method.z, rng)
-    q, lam, cost = sampling_mass(x, rows, oracle(rows), method.z, method.lam)
-    t1 = time.perf_counter()
+def sampling_mass(x: da.Array, rows: np.ndarray, values: np.ndarray, z: int,
+                  lam: float | None) -> tuple[da.Array, float, float]:
+    """:func:`mass` for the queried `rows` alone (Algorithm 1 steps 2–3)."""
+    return mass(assignment(x, rows, z), values, lam)
+
+
+def _draw(q: da.Array, s: int, rng: np.random.Generator, oracle: Oracle, lam: float, cost: float) -> Subset:
+    n = q.shape[0]
     if not float(q.sum().compute()) > 0:
-        q = da.ones(n, chunks=x.chunks[0])  # ℓ̂ + λv = 0 everywhere: uniform, as on one machine
+        q = da.ones(n, chunks=q.chunks[0])  # ℓ̂ + λv = 0 everywhere: uniform, as on one machine
     draws, qd, total = backend.iid_draws(q, s, rng)
-    out = Subset.from_draws(draws, total / (s * qd), n, n_queries=oracle.n_queries,
-                            params={"lam_used": lam, "clustering_cost": cost})
+    return Subset.from_draws(draws, total / (s * qd), n, n_queries=oracle.n_queries,
+                             params={"lam_used": lam, "clustering_cost": cost})
+
+
+def select(method: Sensitivity, x: da.Array, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+    """Algorithm 1 (Algorithm 3 when ``method.rounds > 1``: the last round's Subset) on the chunks of
+    `x`; `pool` carries the oracle (its features are not read)."""
+    n, s, z, k = x.shape[0], budget.total, method.z, method.k
+    k = default_k(s, n) if k is None else k
+    check_sizes(n, s, k, method.rounds, z, method.lam)
+    oracle = as_oracle(pool.oracle, n)
+    t0 = time.perf_counter()
+    if method.rounds == 1:
+        rows = representatives(x, k, z, rng)
+        values = oracle(rows)
+        q, lam, cost = sampling_mass(x, rows, values, z, method.lam)
+    else:
+        order = seeding_order(x, k * method.rounds, z, rng)
+        a, values = None, np.empty(0)
+        for i in range(method.rounds):  # only the last round's sample is drawn: it is the one returned
+            new = order[i * k:(i + 1) * k]
+            a = assignment(x, new, z, a, values.size)
+            values = np.concatenate([values, oracle(new)])
+            q, lam, cost = mass(a, values, method.lam)
+    t1 = time.perf_counter()
+    out = _draw(q, s, rng, oracle, lam, cost)
     out.timings.update({"cluster": t1 - t0, "sample": time.perf_counter() - t1})
     return out

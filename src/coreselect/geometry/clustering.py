@@ -25,6 +25,11 @@ SEEDING_ROWS_PER_CENTER = 32
 SEEDING_MIN_ROWS = 8192
 
 
+def seeding_rows(m: int) -> int:
+    """How many sampled rows D^z seeding of `m` centers looks at by default."""
+    return max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER * m)
+
+
 def _row_sample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
     """All rows when `n ≤ cap`, else `cap` distinct rows drawn uniformly (sorted)."""
     return np.arange(n) if n <= cap else np.sort(rng.choice(n, cap, replace=False))
@@ -50,7 +55,7 @@ def dz_seeding_order(x: np.ndarray, m: int, z: int, rng: np.random.Generator,
     if not 1 <= m <= n:
         raise ValueError(f"m must be in [1, {n}], got {m}")
     c = max(1, 2 + int(np.log(m)) if candidates is None else candidates)
-    cap = max(SEEDING_MIN_ROWS, SEEDING_ROWS_PER_CENTER * m) if max_rows is None else max(max_rows, m)
+    cap = seeding_rows(m) if max_rows is None else max(max_rows, m)
     rows = _row_sample(n, cap, rng)
     xs = x if rows.size == n else x[rows]
     xs = np.ascontiguousarray(xs, dtype=np.float32)

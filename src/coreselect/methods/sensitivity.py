@@ -80,16 +80,20 @@ class LossProxy:
 
 def balanced_lambda(proxy: LossProxy) -> float:
     """The automatic λ: ``Σ_e ℓ̂(e) / Σ_e v(e)``, so the loss term and the distance term of p carry
-    equal mass.
+    equal mass (:func:`lambda_from_sums` of the proxy's two sums).
 
     Then ``p = ½ p_loss + ½ p_dist`` (p_loss ∝ ℓ̂, p_dist ∝ v): a defensive mixture whose second moment
-    ``Σ ℓ²/p`` is at most twice that of either pure proposal, whatever the unknown Hölder constant.
-    When every ℓ̂ is 0, p ∝ v (returns 1); when every v is 0, λ does not matter (returns 0). O(n).
+    ``Σ ℓ²/p`` is at most twice that of either pure proposal, whatever the unknown Hölder constant. O(n).
     """
-    lsum, vsum = float(proxy.lhat.sum()), proxy.cost
-    if vsum <= 0:
+    return lambda_from_sums(float(proxy.lhat.sum()), proxy.cost)
+
+
+def lambda_from_sums(lhat_sum: float, v_sum: float) -> float:
+    """``Σ ℓ̂ / Σ v`` from the two sums; 1 when every ℓ̂ is 0 (p ∝ v), 0 when every v is 0 (λ does not
+    matter then). The chunked path computes the sums by reduction and calls this."""
+    if v_sum <= 0:
         return 0.0
-    return lsum / vsum if lsum > 0 else 1.0
+    return lhat_sum / v_sum if lhat_sum > 0 else 1.0
 
 
 def _distances(d2: np.ndarray, z: int) -> np.ndarray:
@@ -155,7 +159,7 @@ def _check_params(k: int | None, rounds: int, z: int, lam: float | None) -> None
         raise InputError(f"lam must be a finite number ≥ 0 or None (automatic), got {lam!r}")
 
 
-def _check(n: int, s: int, k: int, rounds: int, z: int, lam: float | None) -> None:
+def check_sizes(n: int, s: int, k: int, rounds: int, z: int, lam: float | None) -> None:
     _check_params(k, rounds, z, lam)
     if k * rounds > n:
         what = f"k={k}" if rounds == 1 else f"k·rounds={k}·{rounds}={k * rounds}"
@@ -196,7 +200,7 @@ def _rounds(x: np.ndarray, oracle: Oracle, s: int, k: int, rounds: int, z: int, 
     return out
 
 
-def _as_oracle(oracle: Any, n: int) -> Oracle:
+def as_oracle(oracle: Any, n: int) -> Oracle:
     if oracle is None:
         raise InputError("sensitivity sampling needs an oracle: a callable fn(indices) -> losses or an (n,) array")
     return oracle if isinstance(oracle, Oracle) else Oracle(oracle, n)
@@ -218,8 +222,8 @@ def sensitivity_rounds(features: Any, oracle: Any, size: int, k: int | None = No
     pool = Pool.build(features)
     x = pool.dense_features("sensitivity")
     k = default_k(size, pool.n) if k is None else k
-    _check(pool.n, size, k, rounds, z, lam)
-    orc = _as_oracle(oracle, pool.n)
+    check_sizes(pool.n, size, k, rounds, z, lam)
+    orc = as_oracle(oracle, pool.n)
     return _rounds(x, orc, size, k, rounds, z, lam, np.random.default_rng(seed))
 
 
@@ -251,8 +255,8 @@ class Sensitivity(MethodBase):
         x = pool.dense_features(self.name)
         s = budget.total
         k = default_k(s, pool.n) if self.k is None else self.k
-        _check(pool.n, s, k, self.rounds, self.z, self.lam)
-        oracle = _as_oracle(pool.oracle, pool.n)
+        check_sizes(pool.n, s, k, self.rounds, self.z, self.lam)
+        oracle = as_oracle(pool.oracle, pool.n)
         if self.rounds == 1:
             return _one_round(x, oracle, s, k, self.z, self.lam, rng)
         return _rounds(x, oracle, s, k, self.rounds, self.z, self.lam, rng)[-1]
