@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results"

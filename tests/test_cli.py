@@ -71,7 +71,7 @@ def _bad_inputs(files):
     small = np.load(files / "y.npy").copy()
     small[:2] = 7
     np.save(files / "small.npy", small)
-    f, y = str(files / "x.npy"), str(files / "y.npy")
+    f = str(files / "x.npy")
     return {
         "nan features": (["select", "uniform", "--features", str(files / "nan.npy"), "--fraction", "0.1"], "NaN or inf at row 3"),
         "length mismatch": (["select", "uniform", "--features", f, "--labels", str(files / "short.npy"),

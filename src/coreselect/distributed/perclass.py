@@ -30,7 +30,6 @@ rows, one on ≤ p·m_c rows, and (p + 1) passes of O(n_c·m_c·d) to compare th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import dask
@@ -41,11 +40,10 @@ from coreselect.budget import Budget
 from coreselect.distributed.cluster import worker_memory
 from coreselect.errors import InputError
 from coreselect.geometry.facility import dense_value
-from coreselect.methods._perclass import class_budgets, select_per_class
-from coreselect.methods.boss import BOSS, after_cutoff, fill_saturated, importance, normalized_difficulty
+from coreselect.methods._perclass import class_budgets
+from coreselect.methods.boss import BOSS, fill_saturated
 from coreselect.methods.facility_location import FacilityLocationMethod, GraphOptions
-from coreselect.methods.moderate import Moderate, median_distances, middle_band
-from coreselect.methods.prune import HIGHER_IS_HARDER
+from coreselect.methods.moderate import Moderate, median_distances
 from coreselect.methods.uniform import Uniform
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase
@@ -195,19 +193,9 @@ def select_facility(method: FacilityLocationMethod, x: da.Array, pool: Pool, bud
 
 
 def select_boss(method: BOSS, x: da.Array, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-    """BOSS with (peak, α, cutoff) fixed from the global fraction; each class runs BOSS itself (on its rows),
-    or GreeDi over the rows kept by the AUM cutoff with BOSS's importance, computed here on the client."""
-    peak, alpha, cutoff = method.resolved(budget.total / budget.n)
-    fixed = dataclasses.replace(method, peak=peak, alpha=alpha, cutoff=cutoff)
-    aum, signal = pool.signals["aum"], pool.signals[method.score]
-    plan: ClassPlan = []
-    for rows, m in class_budgets(pool, budget):
-        keep = rows[after_cutoff(aum[rows], cutoff)]
-        if keep.size < m:
-            raise InputError(f"class {pool.labels[rows[0]]}: {keep.size} of {rows.size} members remain after the "
-                             f"AUM cutoff {cutoff}, fewer than its budget {m}; lower the cutoff")
-        d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[method.score])
-        plan.append((keep, m, importance(d, peak, alpha)))
+    """BOSS with (peak, α, cutoff) fixed from the global fraction (:meth:`BOSS.plan`); each class runs BOSS
+    itself (on its rows), or GreeDi over the rows kept by the AUM cutoff with BOSS's importance."""
+    fixed, plan = method.plan(pool, budget)
     return Subset.uniform_weights(np.sort(greedy_classes(fixed, x, pool, plan, method.options(), rng)), pool.n)
 
 
@@ -229,11 +217,7 @@ def select_moderate(method: Moderate, x: da.Array, pool: Pool, budget: Budget,
     dist = np.empty(pool.n)
     for rows, v in zip(members, got):
         dist[rows] = v
-    if method.per_class:
-        idx = select_per_class(pool, budget, lambda rows, m: rows[middle_band(dist[rows], m)])
-    else:
-        idx = middle_band(dist, budget.total)
-    return Subset.uniform_weights(np.sort(idx), pool.n)
+    return method.from_distances(pool, budget, dist)
 
 
 def select_uniform(method: Uniform, x: da.Array, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:

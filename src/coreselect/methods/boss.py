@@ -3,6 +3,7 @@ papers/boss.paper.md, Eq. 4–6 and Algorithm 1)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,25 +124,31 @@ class BOSS(MethodBase):
         return (peak if self.peak is None else self.peak, alpha if self.alpha is None else self.alpha,
                 cutoff if self.cutoff is None else self.cutoff)
 
-    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-        x = pool.dense_features(self.name)
+    def plan(self, pool: Pool, budget: Budget) -> tuple[BOSS, list[tuple[np.ndarray, int, np.ndarray]]]:
+        """This BOSS with (peak, α, cutoff) fixed for the budget's fraction, and per class the members
+        kept by the AUM cutoff, the class budget and the kept members' importance. Every class is checked
+        before any greedy runs: one keeping fewer members than its budget is an InputError. O(n log n)."""
         peak, alpha, cutoff = self.resolved(budget.total / budget.n)
         aum, signal = pool.signals["aum"], pool.signals[self.score]
-        plan = class_budgets(pool, budget)
-        kept = []
-        for (rows, m), c in zip(plan, _class_names(pool, plan)):
+        budgets = class_budgets(pool, budget)
+        plan = []
+        for (rows, m), c in zip(budgets, _class_names(pool, budgets)):
             keep = rows[after_cutoff(aum[rows], cutoff)]
             if keep.size < m:
                 raise InputError(
                     f"class {c}: {keep.size} of {rows.size} members remain after the AUM cutoff "
                     f"{cutoff}, fewer than its budget {m}; lower the cutoff"
                 )
-            kept.append(keep)
+            d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
+            plan.append((keep, m, importance(d, peak, alpha)))
+        return dataclasses.replace(self, peak=peak, alpha=alpha, cutoff=cutoff), plan
+
+    def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        x = pool.dense_features(self.name)
+        _, plan = self.plan(pool, budget)
         opts = self.options()
         chosen = []
-        for keep, (_, m) in zip(kept, plan):
-            d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
-            imp = importance(d, peak, alpha)
+        for keep, m, imp in plan:
             picked, gains = opts.select(x[keep], m, rng, imp)
             chosen.append(keep[fill_saturated(picked, gains, imp)])
         return Subset.uniform_weights(np.sort(np.concatenate(chosen)), pool.n)

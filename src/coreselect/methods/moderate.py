@@ -43,7 +43,10 @@ class Moderate(MethodBase):
     reference = "Xia et al. 2023"
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-        d = median_distances(pool.dense_features(self.name), pool)
+        return self.from_distances(pool, budget, median_distances(pool.dense_features(self.name), pool))
+
+    def from_distances(self, pool: Pool, budget: Budget, d: np.ndarray) -> Subset:
+        """The middle band of the distances `d` to the class medians (globally, or per class)."""
         if self.per_class:
             idx = select_per_class(pool, budget, lambda rows, m: rows[middle_band(d[rows], m)])
         else:
