@@ -352,6 +352,16 @@ def test_greedi_on_a_class_over_the_memory_budget(labelled):
         assert ratio > 0.97  # the guarantee is (1 - 1/e)/2 of the optimum in expectation; measured ≈ 0.99
 
 
+@pytest.mark.parametrize("per_class", [False, True])
+def test_moderate_on_classes_over_the_memory_budget_matches_single_machine(client, labelled, per_class):
+    x, y, _ = labelled
+    xd = da.from_array(x, chunks=700)
+    with dask.config.set({"coreselect.class-bytes": 1e4}):  # every class: the chunked exact median
+        got = coreselect.select("moderate", features=xd, labels=da.from_array(y, chunks=700), fraction=0.1,
+                                per_class=per_class, seed=0)
+    assert got == coreselect.select("moderate", features=x, labels=y, fraction=0.1, per_class=per_class, seed=0)
+
+
 def test_coreset_sensitivities_by_tsqr_match_single_machine(client, labelled):
     from coreselect.distributed.leverage import class_sensitivities
     from coreselect.geometry.sensitivities import sensitivity

@@ -3,7 +3,8 @@ runs GreeDi.
 
 Each class task gathers its class's rows (from whatever chunks hold them) on one worker and runs the
 method's own single-machine code on them: ``uniform`` needs no features at all (it runs on the client,
-exactly as on one machine), ``moderate`` computes each class's median distances in a task, and
+exactly as on one machine), ``moderate`` computes each class's median distances in a task (a class too
+large for one worker by Dask's exact column-chunked median), and
 ``facility-location`` / ``boss`` run :meth:`GraphOptions.select` per class. Deterministic methods give the
 single-machine subset: the lazy and naive greedy draw exactly one number (the kNN-graph seed) from the
 generator per class, so class c gets the generator state the single-machine loop reaches at class c.
@@ -203,19 +204,29 @@ def _class_distances(xc: np.ndarray) -> np.ndarray:
     return median_distances(xc, Pool(features=xc))
 
 
+def _distances_to(block: np.ndarray, median: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(block - median, axis=1)
+
+
+def _large_class_distances(xc: da.Array) -> da.Array:
+    """‖x_i − median‖ for a class too large for one worker: the exact coordinate-wise median by
+    ``dask.array.median`` (it rechunks the class to whole columns, a few columns per task, and calls
+    ``numpy.median`` on each: the single-machine value), then one pass of per-chunk distances."""
+    median = da.median(xc, axis=0)
+    return xc.map_blocks(_distances_to, median[None, :], drop_axis=1, dtype=np.float64)
+
+
 def select_moderate(method: Moderate, x: da.Array, pool: Pool, budget: Budget,
                     rng: np.random.Generator) -> Subset:
-    """Distances to the class median computed per class on the workers (a class must fit one worker);
-    the middle band taken on the client from those n distances, as :class:`Moderate` does."""
+    """Distances to the class median, a task per class when the class fits a worker's memory budget
+    (twice its rows), else by :func:`_large_class_distances`; the middle band is taken on the client from
+    those n distances by :meth:`Moderate.from_distances`. Identical to the single-machine subset."""
     members = list(pool.members().values())
     limit = class_memory_budget()
-    for rows in members:
-        if 8.0 * rows.size * x.shape[1] > limit:
-            raise InputError(f"a class of {rows.size} rows exceeds a worker's memory budget ({limit / 2**30:.1f} "
-                             "GiB); moderate needs each class's coordinate-wise median on one worker")
-    got = dask.compute(*[dask.delayed(_class_distances, pure=True)(x[rows]) for rows in members])
+    parts = [dask.delayed(_class_distances, pure=True)(x[rows]) if 8.0 * rows.size * x.shape[1] <= limit
+             else _large_class_distances(x[rows]) for rows in members]
     dist = np.empty(pool.n)
-    for rows, v in zip(members, got):
+    for rows, v in zip(members, dask.compute(*parts)):
         dist[rows] = v
     return method.from_distances(pool, budget, dist)
 
