@@ -27,7 +27,8 @@ The same algorithm as :mod:`coreselect.methods.sensitivity`, with each O(n) step
 **Algorithm 3** (``rounds = r``): the D^z seeding order is computed on the client from the same uniform
 sample the single-machine path seeds on (same seed ⇒ the same order, tested); round i queries the next k
 rows, each chunk moves a row to a new queried row where that is nearer (one O(n·k·d) pass per round, on
-top of the persisted assignment), and a fresh i.i.d. sample is drawn. The last round's Subset is returned.
+top of the persisted assignment); the i.i.d. sample of the last round is drawn and returned (the earlier
+rounds' samples, which one machine's ``sensitivity_rounds`` also returns, are not drawn).
 
 The same seed and chunking give the same subset whatever the number of workers. Cost: 3 passes of
 O(n·k·d) for Algorithm 1 (refinement, snap, assignment), r for Algorithm 3, plus O(n) passes over the
