@@ -16,6 +16,7 @@ machine, the process's peak resident set (``ru_maxrss``). Each path runs in its 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import resource
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
+from machine import describe
 
 D = 128
 SHARD_ROWS = 1_000_000  # 512 MB per float32 shard of width 128
@@ -214,8 +216,10 @@ def main() -> None:
     p.add_argument("--parts", type=int, default=4)
     args = p.parse_args()
     load0 = os.getloadavg()[0]
+    started = datetime.datetime.now().isoformat(timespec="minutes")
     out = {"shards": run_shards, "generated": run_generated, "greedi": run_greedi}[args.case](args)
-    out.update({"load_start": load0, "load_end": os.getloadavg()[0], "args": vars(args)})
+    out.update({"load_start": load0, "load_end": os.getloadavg()[0], "args": vars(args), "machine": describe(),
+                "date": started})
     print(json.dumps(out, default=float))
 
 
