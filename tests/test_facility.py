@@ -133,6 +133,18 @@ def test_cell_knn_includes_self_is_deterministic_and_finds_most_neighbours():
     assert (il2[:, 0] == np.arange(5000)).mean() > 0.99
 
 
+def test_cell_knn_orders_equal_similarities_by_row_index():
+    # exact ties (every row has four identical copies) come back in row order, whatever the cells or a
+    # partial sort did, so the graph does not depend on the process's thread settings
+    base = blobs(400, d=8, centres=10)
+    x = np.repeat(base, 4, axis=0)[np.random.default_rng(0).permutation(1600)]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    v, i = cell_knn(x, 6, seed=0)
+    tied = (v[:, 1:] == v[:, :-1]) & (i[:, 1:] >= 0)
+    assert tied.sum() > 1000
+    assert (i[:, 1:][tied] > i[:, :-1][tied]).all()
+
+
 def test_degenerate_inputs_are_well_defined():
     same = np.ones((20, 3), dtype=np.float32)
     zeros = np.zeros((20, 3), dtype=np.float32)
