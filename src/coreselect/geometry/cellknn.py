@@ -75,17 +75,21 @@ def _cell_knn(x: np.ndarray, k: int, metric: str, cells: int | None, probes: int
 def _top_k(score: np.ndarray, cand: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row of `score`, the positions of the `kk` largest scores and those scores, best first; equal
     scores are ordered by candidate row index (`cand`), so the graph does not depend on the order the
-    candidates came in or on how a partial sort broke ties (exact float32 ties do occur at scale)."""
+    candidates came in or on how a partial sort broke ties (exact float32 ties do occur at scale).
+    Rows without ties cost one partial sort and one sort of kk values; the few with ties are redone."""
     if kk < cand.size:
-        top = np.argpartition(-score, kk - 1, axis=1)[:, :kk]
-        s = np.take_along_axis(score, top, axis=1)
-        edge = s.min(axis=1, keepdims=True)
-        # rows where a score equal to the kk-th one was left out: choose among the ties by row index
-        for r in np.flatnonzero((score == edge).sum(axis=1) > (s == edge).sum(axis=1)):
+        part = np.argpartition(-score, (kk - 1, kk), axis=1)
+        top = part[:, :kk]
+        edge = np.take_along_axis(score, part[:, kk - 1:kk + 1], axis=1)
+        for r in np.flatnonzero(edge[:, 0] == edge[:, 1]):  # a tie for the kk-th place: choose by row index
             pos = np.flatnonzero(score[r] >= edge[r, 0])
             top[r] = pos[np.lexsort((cand[pos], -score[r, pos]))[:kk]]
     else:
         top = np.tile(np.arange(cand.size), (score.shape[0], 1))
     s = np.take_along_axis(score, top, axis=1)
-    rank = np.lexsort((cand[top], -s), axis=-1)
-    return np.take_along_axis(top, rank, axis=1), np.take_along_axis(s, rank, axis=1)
+    rank = np.argsort(-s, axis=1, kind="stable")
+    top, s = np.take_along_axis(top, rank, axis=1), np.take_along_axis(s, rank, axis=1)
+    for r in np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1)):  # equal scores: by row index
+        order = np.lexsort((cand[top[r]], -s[r]))
+        top[r], s[r] = top[r, order], s[r, order]
+    return top, s
