@@ -1,4 +1,4 @@
-"""One description of the machine a benchmark ran on, for every results file."""
+"""What every results file shares: one description of the machine a benchmark ran on, and the writer."""
 
 from __future__ import annotations
 
@@ -15,3 +15,13 @@ def describe() -> str:
                  platform.processor() or platform.machine())
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def publish(name: str, lines: list[str]) -> None:
+    """Write `lines` as ``benchmarks/results/<name>`` and print them."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text("\n".join(lines))
+    print("\n".join(lines))

@@ -15,14 +15,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-from machine import describe
+from machine import RESULTS, describe, publish
 
 from coreselect.bench import BenchConfig, ResultStore
 from coreselect.bench.protocols import estimate
 
 SIZES = (100, 300, 1000, 3000)
 FACTORS = "0,0.1,0.3,1,3,10,inf"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -95,10 +94,8 @@ def main() -> None:
             lines.append(f"| {emb} | {f} | {v:.4f} | {med[(emb, 'uniform', '', 1000)]:.4f} |")
         lines.append(f"| {emb} | automatic λ (median over seeds) = {np.median(lams[emb]):.3g} | | |")
     lines += ["", "Plots: `sensitivity-estimate-vs-s.png`, `sensitivity-estimate-vs-lambda.png`.", ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sensitivity-estimate.md").write_text("\n".join(lines))
+    publish("sensitivity-estimate.md", lines)
     plot(med, factors)
-    print("\n".join(lines))
 
 
 def plot(med: dict, factors: list[str]) -> None:

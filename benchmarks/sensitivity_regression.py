@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from machine import publish
 
 from coreselect.bench import BenchConfig, ResultStore
 from coreselect.bench.protocols import regression
@@ -21,7 +22,6 @@ from coreselect.bench.protocols import regression
 SIZES = (150, 200, 300, 500, 1000, 2000)
 METHODS = ("uniform", "leverage", "regression-sensitivity")
 EXTRA = ("regression-sensitivity:zeta=1000",)  # finite ζ, run with --extra-seeds
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -75,9 +75,7 @@ def main() -> None:
             lines.append(f"| {m} | {s} | {len(c['select'])} | {np.mean(c['train_1mr2']):.4g} | {np.median(c['train_1mr2']):.4g} | "
                          f"{np.mean(c['val_1mr2']):.4g} | {np.median(c['val_1mr2']):.4g} | {np.mean(c['select']):.3f} |")
     lines.append("")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sensitivity-regression.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("sensitivity-regression.md", lines)
 
 
 if __name__ == "__main__":

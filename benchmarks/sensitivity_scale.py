@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import describe
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from machine import describe, publish
 
 
 def rss_mib(field: str) -> float:
@@ -127,9 +125,7 @@ def main() -> None:
         "are never copied (the 128 MiB finite-check mask of input validation is included in the peak).",
         "",
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sensitivity-scale.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("sensitivity-scale.md", lines)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from machine import publish
 
 from coreselect.bench import BenchConfig, ResultStore
 from coreselect.bench.protocols import warmstart
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PAPER = {("mnist", 2000): "uniform 0.9130 / loss 0.9203 / grad 0.9207 / kcenter 0.9134",
          ("fashion-mnist", 2000): "uniform 0.8091 / loss 0.8140 / kcenter 0.7692"}
 
@@ -80,9 +80,7 @@ def main() -> None:
                 lines.append(f"| {name} | {k} | {arm} | {len(a)} | {np.mean(a):.4f} ± {np.std(a):.4f} | "
                              f"{np.mean(sel[(name, k, arm)]):.1f} | {paper} |")
     lines.append("")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sensitivity-warmstart.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("sensitivity-warmstart.md", lines)
 
 
 if __name__ == "__main__":
