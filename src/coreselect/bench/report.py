@@ -114,6 +114,19 @@ class _Setting:
     def title(self) -> str:
         return ", ".join(f"{k}={json.loads(v)}" for k, v in self.fields if json.loads(v) not in ("", None)) or "all runs"
 
+    def headline(self, metric: str) -> tuple[str, str]:
+        """A plot title (dataset, model, protocol, seeds, budget range) and a line of the other settings."""
+        fields = {k: json.loads(v) for k, v in self.fields if json.loads(v) not in ("", None)}
+        named = [str(fields.pop(k)) for k in ("dataset", "model", "protocol") if k in fields]
+        cols = self.columns()
+        seeds = max((len(self.cell("metrics", metric, m, c)) for m in self.values[("metrics", metric)]
+                     for c in cols), default=0)
+        budget = (f"budget {_column_label(cols[0])}–{_column_label(cols[-1])}" if len(cols) > 1
+                  else f"budget {_column_label(cols[0])}" if cols else "")
+        head = " · ".join(named) or "all runs"
+        head += f": {metric}, {seeds} seed{'s' if seeds != 1 else ''}" + (f", {budget}" if budget else "")
+        return head, ", ".join(f"{k} {v}" for k, v in fields.items())
+
     def cell(self, kind: str, name: str, method: str, col: Column) -> list[float]:
         cells = self.values[(kind, name)].get(method, {})
         if method == _FULL and col not in cells and cells:
@@ -192,6 +205,19 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+#: tab10's colours (no two alike, unlike tab20's light/dark pairs) crossed with markers: with 10 colours
+#: and 8 markers, the first 40 methods all differ in colour or marker; line styles alternate too.
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _style(i: int) -> dict[str, Any]:
+    """Line style of the i-th method of a plot: a colour, a marker and a dash pattern."""
+    return {"color": _COLOURS[i % len(_COLOURS)], "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": ("-", "--")[(i // len(_COLOURS)) % 2]}
+
+
 def plot(settings: list[_Setting], path: Path) -> None:
     """One panel per setting: the first metric against the budget, mean ± std bands, full data dashed."""
     import matplotlib
@@ -207,7 +233,6 @@ def plot(settings: list[_Setting], path: Path) -> None:
             continue
         name, cols = metrics[0], s.columns()
         xs = np.array([c[1] for c in cols], dtype=float)
-        palette = plt.get_cmap("tab20").colors  # 20 distinct colours; linestyles vary beyond that
         for i, m in enumerate(_method_order(s.values[("metrics", name)])):
             vals = [s.cell("metrics", name, m, c) for c in cols]
             if m == _FULL:
@@ -218,15 +243,16 @@ def plot(settings: list[_Setting], path: Path) -> None:
             keep = [i for i, v in enumerate(vals) if v]
             mean = np.array([np.mean(vals[i]) for i in keep])
             std = np.array([np.std(vals[i]) for i in keep])
-            style = ({"color": "black", "linewidth": 2} if m.split(":")[0] == "uniform"
-                     else {"color": palette[i % 20], "linestyle": ("-", "--", ":")[(i // 20) % 3]})
-            line, = ax.plot(xs[keep], mean, marker="o", label="uniform (random)" if m == "uniform" else m, **style)
+            style = ({"color": "black", "linewidth": 2, "marker": "o"} if m.split(":")[0] == "uniform"
+                     else _style(i))
+            line, = ax.plot(xs[keep], mean, label="uniform (random)" if m == "uniform" else m, **style)
             ax.fill_between(xs[keep], mean - std, mean + std, color=line.get_color(), alpha=0.15)
         if cols and all(c[0] == "fraction" for c in cols) and xs.min() > 0 and xs.max() / xs.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel("fraction of the training set" if cols and cols[0][0] == "fraction" else "subset size")
         ax.set_ylabel(name)
-        ax.set_title(s.title(), fontsize=8, wrap=True)
+        head, rest = s.headline(name)
+        ax.set_title(head + (f"\n{rest}" if rest else ""), fontsize=9, wrap=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
