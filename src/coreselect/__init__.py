@@ -14,13 +14,18 @@ from coreselect.registry import register
 from coreselect.subset import Subset
 
 __version__ = "0.1.0"
-__all__ = ["select", "tune", "Budget", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register"]
+__all__ = ["select", "tune", "Budget", "CoresetSampler", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register"]
 
 
 def __getattr__(name: str):
-    """``coreselect.tune`` is imported on first use (it brings scikit-learn's estimators)."""
+    """``coreselect.tune`` and ``coreselect.CoresetSampler`` are imported on first use (they bring
+    scikit-learn's estimators)."""
     if name == "tune":
         from coreselect.tuning import tune
 
         return tune
+    if name == "CoresetSampler":
+        from coreselect.resample import CoresetSampler
+
+        return CoresetSampler
     raise AttributeError(f"module 'coreselect' has no attribute {name!r}")
