@@ -1,13 +1,9 @@
-"""Shared fixtures: small synthetic data, and the location of the optional real datasets."""
+"""Shared fixtures: small synthetic data."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,9 @@ import coreselect
 from coreselect.errors import InputError
 from coreselect.tuning import DEFAULT_GRID, keep_fraction_for_share, make_imbalanced, refine, tune
 from coreselect.tuning.grid import class_shares
+from shared_data import DATA_ROOT
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = DATA_ROOT
 SMALL = {"deterministic": (0.0, 1.0), "allocation": ("proportional", "balanced"), "weighting": ("keep", "inv")}
 
 

@@ -21,7 +21,7 @@ def default_data_root() -> Path:
 
 def _root_origin(root: str | Path | None) -> tuple[Path, str]:
     if root is not None:
-        return (Path.cwd() / Path(root).expanduser()).resolve(), "root="
+        return (Path.cwd() / Path(root).expanduser()).resolve(), "--data-root / root="
     if os.environ.get(ENV_VAR, "").strip():
         return default_data_root(), f"${ENV_VAR}"
     return default_data_root(), f"the default {DEFAULT_ROOT.as_posix()} (relative to the working directory)"
@@ -38,8 +38,8 @@ def dataset_dir(name: str, folder: str, markers: Sequence[str], root: str | Path
             return candidate
     raise InputError(
         f"{name}: data not found; looked in {base / folder} and {base} (data root from {origin}) for "
-        f"{' or '.join(markers)}. Point at a copy with load_dataset({name!r}, root=DIR) or set "
-        f"{ENV_VAR}=DIR, where DIR/{folder}/ holds the files."
+        f"{' or '.join(markers)}. Point at a copy with --data-root DIR on the command line, "
+        f"load_dataset({name!r}, root=DIR) in Python, or {ENV_VAR}=DIR, where DIR/{folder}/ holds the files."
     )
 
 

@@ -1,6 +1,6 @@
 """Sensitivity scores for coresets: leverage scores, ℓ1 Lewis weights and the unified f-SVD bound.
 
-References: Tuned coresets for classification (arXiv 2507.16729, §2 and §4.1 — sensitivities "leverage",
+References: *Improving Model Classification by Optimizing the Training Dataset* (tuned coresets; arXiv 2507.16729, §2 and §4.1 — sensitivities "leverage",
 "lewis", "unified"); ℓp Lewis weights by the fixed point of Cohen & Peng (2015, eq. 1 / Algorithm 1, p = 1).
 
 All scores take a dense array or a scipy-sparse matrix `a (n, d)` (float32 or float64) and return

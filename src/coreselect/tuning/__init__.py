@@ -1,4 +1,4 @@
-"""Tuned coresets for classification: grid tuning, active refinement, imbalanced dataset variants.
+"""Tuned coresets: grid tuning, active refinement, imbalanced dataset variants.
 
 Reference: arXiv 2507.16729 ("Improving Model Classification by Optimizing the Training Dataset").
 """
