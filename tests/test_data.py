@@ -248,7 +248,7 @@ def test_array_errors_name_the_path(tmp_path):
     with pytest.raises(InputError, match="a.txt: unknown file type"):
         load_array(tmp_path / "a.txt")
     (tmp_path / "text.npy").write_text("not numpy")
-    with pytest.raises(InputError, match="text.npy: not a .npy file"):
+    with pytest.raises(InputError, match="text.npy is not a .npy array"):
         load_array(tmp_path / "text.npy")
     (tmp_path / "t.npz").write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(InputError, match="t.npz"):

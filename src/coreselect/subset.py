@@ -5,18 +5,50 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from coreselect.errors import InputError
+from coreselect.files import atomic_write, regular_input
+from coreselect.npyio import NpzArchive
 
 FORMAT_VERSION = 1
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no wall-clock time, so equal subsets are equal bytes
+_MEMBERS = ("indices", "weights", "metadata")
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    """`value` as an int ≥ `minimum` (numpy integers accepted; bools, floats and text are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise InputError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _vector(name: str, value: Any, kinds: str, what: str) -> np.ndarray:
+    """`value` as a non-empty 1-D array whose dtype kind is one of `kinds`."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise InputError(f"{name} is not an array of {what}: {exc}") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind not in kinds:
+        raise InputError(f"{name} must be {what}, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise InputError(f"{name} is empty: a subset holds at least one example")
+    return arr
+
+
+def _positions(mask: np.ndarray) -> str:
+    """``[3, 17] (and 2 more)`` for the True entries of `mask`."""
+    bad = np.flatnonzero(mask)
+    return f"{bad[:5].tolist()}" + (f" (and {bad.size - 5} more)" if bad.size > 5 else "")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,18 +70,33 @@ class Subset:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        idx = np.asarray(self.indices, dtype=np.int64).reshape(-1)
-        w = np.asarray(self.weights, dtype=np.float64).reshape(-1)
-        if idx.shape != w.shape:
-            raise ValueError(f"indices {idx.shape} and weights {w.shape} differ in length")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n):
-            raise ValueError(f"indices out of range [0, {self.n})")
-        if np.unique(idx).size != idx.size:
-            raise ValueError("indices must be unique (merge duplicates by adding their weights)")
-        if not np.all(np.isfinite(w)) or np.any(w <= 0):
-            raise ValueError("weights must be finite and > 0")
-        object.__setattr__(self, "indices", idx)
-        object.__setattr__(self, "weights", w)
+        """Check every field; bad values raise `InputError` (a `ValueError`) naming the field."""
+        n = _integer("n", self.n, 1)
+        raw = _vector("indices", self.indices, "iu", "integers")
+        if raw.size > n:
+            raise InputError(f"n = {n} is smaller than the {raw.size} indices")
+        outside = (raw < 0) | (raw >= n)
+        if outside.any():
+            raise InputError(f"indices out of range [0, {n}) at positions {_positions(outside)}")
+        idx = raw.astype(np.int64)
+        values, counts = np.unique(idx, return_counts=True)
+        if values.size != idx.size:
+            raise InputError(f"indices must be unique; repeated: {values[counts > 1][:5].tolist()} "
+                             f"(merge duplicates by adding their weights)")
+        w = _vector("weights", self.weights, "iuf", "real numbers").astype(np.float64)
+        if w.size != idx.size:
+            raise InputError(f"weights has {w.size} entries but indices has {idx.size}")
+        bad = ~(np.isfinite(w) & (w > 0))
+        if bad.any():
+            raise InputError(f"weights must be finite and > 0; not at positions {_positions(bad)}")
+        if not isinstance(self.method, str):
+            raise InputError(f"method must be a string, got {self.method!r}")
+        if not isinstance(self.params, dict):
+            raise InputError(f"params must be a dict (a JSON object), got {type(self.params).__name__}")
+        seed = None if self.seed is None else _integer("seed", self.seed, 0)
+        for name, value in (("n", n), ("indices", idx), ("weights", w), ("seed", seed),
+                            ("n_queries", _integer("n_queries", self.n_queries, 0))):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_draws(cls, draws: np.ndarray, draw_weights: np.ndarray, n: int, **meta: Any) -> Subset:
@@ -79,9 +126,19 @@ class Subset:
     def __len__(self) -> int:
         return int(self.indices.size)
 
+    def __repr__(self) -> str:
+        """One line: ``Subset(method='kcenter', m=500 of n=10000, weights 20..20, seed=0)``."""
+        return (f"Subset(method={self.method!r}, m={len(self)} of n={self.n}, "
+                f"weights {self.weights.min():.4g}..{self.weights.max():.4g}, seed={self.seed})")
+
     def take(self, x: Any) -> Any:
-        """Rows of `x` (array, sparse matrix, or anything indexable by an int array) in subset order."""
-        return x[self.indices]
+        """Rows of `x` in subset order, by position: a numpy array, sparse matrix, torch tensor or
+        anything indexable by an int array; a pandas DataFrame or Series through ``.iloc`` (whatever
+        its index); a list or tuple gives a list."""
+        if isinstance(x, (list, tuple)):
+            return [x[i] for i in self.indices]
+        iloc = getattr(x, "iloc", None)
+        return x[self.indices] if iloc is None else iloc[self.indices]
 
     def as_sample_weight(self, n: int | None = None) -> np.ndarray:
         """Full-length `(n,)` weights: the subset's weight at chosen rows, 0 elsewhere."""
@@ -100,46 +157,62 @@ class Subset:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write an ``.npz`` (``indices``, ``weights``, JSON ``metadata``) atomically: temp file + rename."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise InputError(f"output directory does not exist: {path.parent}")
+        """Write an ``.npz`` (``indices``, ``weights``, JSON ``metadata`` as uint8 bytes) atomically, by
+        :func:`coreselect.files.atomic_write`: temp file + rename, a replaced file keeps its mode, and
+        only a regular file is ever replaced."""
         arrays = {
             "indices": self.indices,
             "weights": self.weights,
             "metadata": np.frombuffer(json.dumps(self.metadata(), sort_keys=True).encode(), dtype=np.uint8),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+
+        def write(fh: BinaryIO) -> None:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name, arr in arrays.items():
                     buf = io.BytesIO()
                     np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
                     zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME), buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+
+        return atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Subset:
-        """Read a file written by :meth:`save` (never unpickles)."""
-        path = Path(path)
+        """Read a file written by :meth:`save`, validated whole; never unpickles.
+
+        The file must be a regular ``.npz`` within the limits of :mod:`coreselect.npyio`, holding
+        ``indices`` (1-D integers, unique, in [0, n), at least one), ``weights`` (1-D real, finite,
+        > 0, as many) and ``metadata``: UTF-8 JSON text (uint8 bytes) of an object with ``n`` (a
+        positive integer), and optionally ``format`` (≤ this version's), ``method`` (a string),
+        ``params`` (an object), ``seed`` (an integer or null) and ``n_queries`` (an integer ≥ 0).
+        Anything else is an `InputError` naming the file and the field.
+        """
+        path = regular_input(path, "subset file")
+        with NpzArchive(path) as archive:
+            missing = [name for name in _MEMBERS if name not in archive.names]
+            if missing:
+                raise InputError(f"{path}: not a coreselect subset file: it has no {', '.join(missing)}")
+            indices, weights, raw = (archive.read(name) for name in _MEMBERS)
+        meta = _metadata(raw, path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(data["metadata"].tobytes().decode())
-                indices, weights = data["indices"], data["weights"]
-        except FileNotFoundError:
-            raise InputError(f"no such subset file: {path}") from None
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{path} is not a coreselect subset file: {exc}") from None
-        return cls(
-            indices=indices,
-            weights=weights,
-            n=int(meta["n"]),
-            method=meta.get("method", ""),
-            params=meta.get("params", {}),
-            seed=meta.get("seed"),
-            n_queries=int(meta.get("n_queries", 0)),
-        )
+            return cls(indices=indices, weights=weights, n=meta["n"], method=meta.get("method", ""),
+                       params=meta.get("params", {}), seed=meta.get("seed"), n_queries=meta.get("n_queries", 0))
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+
+
+def _metadata(raw: np.ndarray, path: Path) -> dict[str, Any]:
+    """The JSON object of a subset file's ``metadata`` member, with its ``n`` and ``format`` checked."""
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise InputError(f"{path}: metadata must be JSON text as 1-D uint8 bytes, got {raw.dtype} {raw.shape}")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, numbers too long, nesting too deep
+        raise InputError(f"{path}: metadata is not JSON text ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+    if "n" not in meta:
+        raise InputError(f"{path}: metadata lacks the pool size 'n'")
+    version = meta.get("format", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise InputError(f"{path}: metadata format {version!r} is not one this version reads (1 to {FORMAT_VERSION})")
+    return meta

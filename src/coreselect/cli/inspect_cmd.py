@@ -7,13 +7,14 @@ import json
 
 import numpy as np
 
+from coreselect.errors import InputError
 from coreselect.subset import Subset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="describe a saved subset", description=__doc__)
     p.add_argument("subset", help="a file written by `coreselect select`")
-    p.add_argument("--labels", help="(n,) labels of the full set, for per-class counts")
+    p.add_argument("--labels", help="(n,) class labels of the full set (integers or class names), for per-class counts")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 
@@ -36,16 +37,32 @@ def describe(subset: Subset, labels: np.ndarray | None = None) -> dict:
     return info
 
 
+def load_labels(path: str, n: int) -> np.ndarray:
+    """Class labels of the full set from `path`: 1-D of length `n`, integers (floats only when whole and
+    finite) or class names (text); anything else is an `InputError`."""
+    from coreselect.data import load_array
+
+    labels = load_array(path)
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1:
+        raise InputError(f"--labels must be 1-D, one label per example, got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise InputError(f"--labels has {labels.shape[0]} rows but the subset was drawn from n = {n}")
+    if labels.dtype.kind == "S":
+        return np.char.decode(labels, "utf-8", errors="replace")
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.round(labels))
+        if bad.any():
+            raise InputError(f"--labels must be class labels; not NaN, inf or fractions "
+                             f"(rows {np.flatnonzero(bad)[:5].tolist()})")
+        return labels.astype(np.int64)
+    if labels.dtype.kind not in "iuU":
+        raise InputError(f"--labels must be integers or class names, got dtype {labels.dtype}")
+    return labels
+
+
 def run(args: argparse.Namespace) -> int:
     subset = Subset.load(args.subset)
-    labels = None
-    if args.labels:
-        from coreselect.data import load_array
-        from coreselect.errors import InputError
-
-        labels = load_array(args.labels).reshape(-1)
-        if labels.shape[0] != subset.n:
-            raise InputError(f"--labels has {labels.shape[0]} rows but the subset was drawn from n = {subset.n}")
+    labels = load_labels(args.labels, subset.n) if args.labels else None
     info = describe(subset, labels)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))

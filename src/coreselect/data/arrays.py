@@ -1,33 +1,28 @@
 """Safe loading of user arrays from ``.npy``, ``.npz``, ``.csv`` and ``.parquet`` files.
 
-Nothing is ever unpickled: object arrays and pickle files are refused with an `InputError`.
+Nothing is ever unpickled, and ``.npy``/``.npz`` files are checked against the limits of
+:mod:`coreselect.npyio` before anything is read: a header of at most 10,000 bytes that matches the file's
+size, at most the memory available per array, an archive that expands at most 100-fold (beyond 256 MiB),
+no Python objects, no complex numbers. Each refusal is an `InputError` naming the file and the cause.
 """
 
 from __future__ import annotations
 
 import gzip
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from coreselect.errors import InputError
+from coreselect.files import regular_input
+from coreselect.npyio import NpzArchive, read_npy_file
 
 SUFFIXES = (".npy", ".npz", ".csv", ".csv.gz", ".parquet", ".pq")
-_NPY_MAGIC = b"\x93NUMPY"
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE = "contains Python objects (pickle); refusing to load"
-_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, ValueError)
-
-
-def _existing(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputError(f"{p}: not a regular file")
-    return p
+#: The members ``scipy.sparse.save_npz`` writes beside ``data``, ``shape`` and ``format``, by format.
+_SPARSE_PARTS = {"csr": ("indices", "indptr"), "csc": ("indices", "indptr"), "bsr": ("indices", "indptr"),
+                 "coo": ("row", "col"), "dia": ("offsets",)}
 
 
 def _suffix(path: Path) -> str:
@@ -38,81 +33,45 @@ def _suffix(path: Path) -> str:
     raise InputError(f"{path}: unknown file type; expected one of {', '.join(SUFFIXES)}")
 
 
-def _head(path: Path, n: int = 6) -> bytes:
-    try:
-        with path.open("rb") as f:
-            return f.read(n)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def _refuse_pickle(path: Path, exc: Exception, what: str) -> InputError:
-    """The `InputError` for a failed `np.load`: pickle refusal, or the reader's own complaint."""
-    if "allow_pickle" in str(exc) or "pickled" in str(exc):
-        return InputError(f"{path}: {what} {_PICKLE}")
-    return InputError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})")
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    head = _head(path)
-    if head != _NPY_MAGIC:
-        if head[:1] == b"\x80":
-            raise InputError(f"{path}: {_PICKLE}")
-        hint = " (it is a zip archive; name it .npz)" if head[:4] == _ZIP_MAGIC else ""
-        raise InputError(f"{path}: not a .npy file{hint}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except _READ_ERRORS as exc:
-        raise _refuse_pickle(path, exc, "array") from None
-
-
 def load_arrays_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array in an ``.npz`` archive, by name, read without unpickling."""
-    path = _existing(path)
-    if _head(path, 4) != _ZIP_MAGIC:
-        raise InputError(f"{path}: not an .npz (zip) archive")
-    out: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            for name in archive.files:
-                try:
-                    value = archive[name]
-                except _READ_ERRORS as exc:
-                    raise _refuse_pickle(path, exc, f"array {name!r}") from None
-                if not isinstance(value, np.ndarray):
-                    raise InputError(f"{path}: member {name!r} is not a .npy array")
-                out[name] = value
-    except InputError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _refuse_pickle(path, exc, "archive") from None
-    if not out:
-        raise InputError(f"{path}: archive holds no arrays")
-    return out
+    """Every array in an ``.npz`` archive, by name, read without unpickling (limits: see the module)."""
+    path = regular_input(path)
+    with NpzArchive(path) as archive:
+        if not archive.names:
+            raise InputError(f"{path}: archive holds no arrays")
+        return archive.read_all()
 
 
-def _load_npz(path: Path, key: str | None) -> np.ndarray:
-    if _head(path, 4) != _ZIP_MAGIC:
-        raise InputError(f"{path}: not an .npz (zip) archive")
+def _sparse(archive: NpzArchive) -> sp.spmatrix:
+    """The matrix of a ``scipy.sparse.save_npz`` file, checked whole (shape, index ranges, pointers)."""
+    raw = archive.read("format")
+    fmt = raw.item() if raw.shape == () else None
+    fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else fmt
+    if fmt not in _SPARSE_PARTS:
+        raise InputError(f"{archive.path}: a scipy.sparse file of unknown format {fmt!r}")
+    data, shape, *parts = (archive.read(name) for name in ("data", "shape", *_SPARSE_PARTS[fmt]))
+    if shape.shape != (2,) or shape.dtype.kind not in "iu":
+        raise InputError(f"{archive.path}: sparse 'shape' must be two integers, got {shape!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if not names:
-                raise InputError(f"{path}: archive holds no arrays")
-            if key is not None and key not in names:
-                raise InputError(f"{path}: no array {key!r}; it holds {', '.join(map(repr, names))}")
-            name = names[0] if key is None else key
-            try:
-                value = archive[name]
-            except _READ_ERRORS as exc:
-                raise _refuse_pickle(path, exc, f"array {name!r}") from None
-    except InputError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _refuse_pickle(path, exc, "archive") from None
-    if not isinstance(value, np.ndarray):
-        raise InputError(f"{path}: member {name!r} is not a .npy array")
-    return value
+        if fmt == "coo":
+            return sp.coo_matrix((data, tuple(parts)), shape=tuple(shape.tolist()))
+        if fmt == "dia":
+            return sp.dia_matrix((data, parts[0]), shape=tuple(shape.tolist()))
+        matrix = getattr(sp, f"{fmt}_matrix")((data, *parts), shape=tuple(shape.tolist()))
+        matrix.check_format(full_check=True)
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+        raise InputError(f"{archive.path}: not a valid scipy.sparse {fmt} matrix ({exc})") from None
+    return matrix
+
+
+def _load_npz(path: Path, key: str | None) -> np.ndarray | sp.spmatrix:
+    with NpzArchive(path) as archive:
+        names = archive.names
+        if not names:
+            raise InputError(f"{path}: archive holds no arrays")
+        if key is None and {"format", "shape", "data"} <= set(names):
+            return _sparse(archive)
+        return archive.read(names[0] if key is None else key)
 
 
 def _is_number(text: str) -> bool:
@@ -217,22 +176,23 @@ def _load_parquet(path: Path, key: str | None) -> np.ndarray:
     return np.column_stack([_parquet_column(table.column(n), n, path) for n in wanted])
 
 
-def load_array(path: str | Path, key: str | None = None) -> np.ndarray:
-    """The array stored in `path`, chosen by extension (never unpickling anything).
+def load_array(path: str | Path, key: str | None = None) -> np.ndarray | sp.spmatrix:
+    """The array stored in `path`, a regular file, chosen by extension (never unpickling anything).
 
     - ``.npy``: the array.
-    - ``.npz``: the first array, or the one named `key`.
+    - ``.npz``: the first array, or the one named `key`; a ``scipy.sparse.save_npz`` file (members
+      ``format``, ``shape``, ``data``, …) is its sparse matrix, unless `key` picks a member.
     - ``.csv`` / ``.csv.gz``: numbers as float64 (a header row is detected and skipped); `key` picks a
       column by header name. A single column comes back 1-D.
     - ``.parquet`` / ``.pq`` (needs pyarrow): all numeric columns as a 2-D array (1-D if there is one),
       or a single list/embedding column as ``(n, d)``; `key` picks a column.
     """
-    path = _existing(path)
+    path = regular_input(path)
     suffix = _suffix(path)
     if suffix == ".npy":
         if key is not None:
             raise InputError(f"{path}: key={key!r} given, but a .npy file holds a single array")
-        return _load_npy(path)
+        return read_npy_file(path)
     if suffix == ".npz":
         return _load_npz(path, key)
     if suffix in (".csv", ".csv.gz"):
