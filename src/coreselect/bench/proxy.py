@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ import numpy as np
 
 from coreselect.bench.datasets import BenchData
 from coreselect.errors import InputError
+from coreselect.files import atomic_write
+from coreselect.npyio import NpzArchive
 
 
 @dataclass(frozen=True)
@@ -138,25 +139,32 @@ class ProxyRun:
         write_npz(path, arrays)
 
     @classmethod
-    def load(cls, path: Path) -> ProxyRun:
-        with np.load(path, allow_pickle=False) as z:
-            return cls(
-                signals={k: z[k] for k in SIGNALS}, features=z["features"], logits=z["logits"],
-                features_test=z["features_test"], logits_test=z["logits_test"],
-                test_accuracy=float(z["test_accuracy"]), seconds=float(z["seconds"]),
-            )
+    def load_cached(cls, path: Path) -> ProxyRun | None:
+        """The run saved at `path`, or None when there is none or it is torn (it is then retrained)."""
+        z = read_cache(path, (*SIGNALS, "features", "logits", "features_test", "logits_test", "test_accuracy",
+                              "seconds"))
+        if z is None:
+            return None
+        return cls(
+            signals={k: z[k] for k in SIGNALS}, features=z["features"], logits=z["logits"],
+            features_test=z["features_test"], logits_test=z["logits_test"],
+            test_accuracy=float(z["test_accuracy"]), seconds=float(z["seconds"]),
+        )
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``numpy.savez`` to a temp file beside `path`, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """``numpy.savez`` through :func:`coreselect.files.atomic_write`: never a half-written file."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def read_cache(path: Path, names: Iterable[str]) -> dict[str, np.ndarray] | None:
+    """The arrays `names` of a cache file written by :func:`write_npz`, or None when it is missing, torn
+    (a kill or a crash while it was written) or lacks one of them: the caller recomputes and rewrites it."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with NpzArchive(path) as archive:
+            return {name: archive.read(name) for name in names}
+    except InputError:
+        return None
 
 
 def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | None = None) -> ProxyRun:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from coreselect.bench.store import ResultStore
+from coreselect.bench.store import RESULTS, ResultStore
 from coreselect.errors import InputError
+from coreselect.files import PathLike, atomic_write, check_output, regular_input
 
 _AXES = ("method", "budget", "budget_kind")
 _FULL = "full"
@@ -194,17 +194,6 @@ def markdown(settings: list[_Setting]) -> str:
     return "\n".join(out)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 #: tab10's colours (no two alike, unlike tab20's light/dark pairs) crossed with markers: with 10 colours
 #: and 8 markers, the first 40 methods all differ in colour or marker; line styles alternate too.
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -256,23 +245,34 @@ def plot(settings: list[_Setting], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
 
 
+def check_report_paths(directory: Path, inputs: Iterable[PathLike] = ()) -> tuple[Path, Path]:
+    """``DIR/report.md`` and ``DIR/report.png``, each checked to be nothing yet or a regular file that is
+    neither ``DIR/results.jsonl`` nor one of `inputs` (see :func:`coreselect.files.check_output`)."""
+    sources = [directory / RESULTS, *inputs]
+    return check_output(directory / "report.md", sources), check_output(directory / "report.png", sources)
+
+
 def write_report(directory: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``DIR/report.md`` and ``DIR/report.png`` from ``DIR/results.jsonl``; return both paths."""
+    """Write ``DIR/report.md`` and ``DIR/report.png`` from ``DIR/results.jsonl``; return both paths.
+
+    A damaged line of ``results.jsonl`` is an `InputError` naming it (see :meth:`ResultStore.records`).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"not a directory: {directory}")
-    if not (directory / "results.jsonl").is_file():
-        raise InputError(f"{directory} holds no results.jsonl (run `coreselect bench --out {directory}` first)")
-    records = [r for r in ResultStore(directory).records() if isinstance(r.get("key"), dict)]
+    if not (directory / RESULTS).exists() and not (directory / RESULTS).is_symlink():
+        raise InputError(f"{directory} holds no {RESULTS} (run `coreselect bench --out {directory}` first)")
+    regular_input(directory / RESULTS)
+    md_path, png_path = check_report_paths(directory)
+    records = list(ResultStore(directory).records())
     if not records:
-        raise InputError(f"{directory / 'results.jsonl'} holds no finished runs")
+        raise InputError(f"{directory / RESULTS} holds no finished runs")
     settings = _settings(records)
-    md_path, png_path = directory / "report.md", directory / "report.png"
     text = markdown(settings)
-    _atomic_write(md_path, lambda fh: fh.write(text.encode()))
+    atomic_write(md_path, lambda fh: fh.write(text.encode()))
     plot(settings, png_path)
     return md_path, png_path

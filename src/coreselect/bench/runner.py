@@ -8,6 +8,7 @@ trained; a protocol may add its own checks with ``validate(config)``. Results go
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import math
@@ -16,9 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 from coreselect.bench.config import BenchConfig
+from coreselect.bench.report import check_report_paths
 from coreselect.bench.specs import parse_methods
-from coreselect.bench.store import ResultStore
+from coreselect.bench.store import RESULTS, ResultStore
 from coreselect.errors import InputError
+from coreselect.files import check_output, check_output_dir
 
 
 def known_protocols() -> list[str]:
@@ -86,14 +89,27 @@ def validate(config: BenchConfig) -> ModuleType:
             raise InputError(
                 f"protocol {config.protocol!r} has no option {', '.join(unknown)}; options: {', '.join(sorted(accepted))}"
             )
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output path is not a directory: {out}")
-    if not out.exists() and not out.parent.is_dir():
-        raise InputError(f"parent directory of --out does not exist: {out.parent}")
+    check_out_directory(Path(config.out), config.dataset)
     if hasattr(module, "validate"):
         module.validate(config)
     return module
+
+
+def check_out_directory(out: Path, dataset: str) -> None:
+    """``--out``: a directory, or nothing yet in an existing directory. In an existing one, the files
+    bench writes (``results.jsonl``, ``report.md``, ``report.png``) must each be nothing yet or a regular
+    file, and none of them the dataset file."""
+    if check_output_dir(out):
+        check_output(out / RESULTS, [dataset])
+        check_report_paths(out, [dataset])
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove `directory` (and its empty subdirectories) when no file was written there."""
+    with contextlib.suppress(OSError):
+        for sub in directory.iterdir():
+            sub.rmdir()
+        directory.rmdir()
 
 
 def with_default_methods(config: BenchConfig) -> BenchConfig:
@@ -110,9 +126,17 @@ def run_bench(config: BenchConfig) -> Path:
     """Validate `config`, then run its protocol, appending each finished run to ``out/results.jsonl``.
 
     Returns the output directory. Runs already recorded there are skipped (resume after a kill).
+    A run rejected as bad input leaves no directory it created behind, unless something was written there.
     """
     config = with_default_methods(config)
     module = validate(config)
-    store = ResultStore(config.out)
-    module.run(config, store)
-    return Path(config.out)
+    out = Path(config.out)
+    created = not out.exists()
+    store = ResultStore(out)
+    try:
+        module.run(config, store)
+    except InputError:
+        if created:
+            _remove_if_empty(out)
+        raise
+    return out

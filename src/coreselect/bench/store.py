@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from coreselect.errors import InputError
+
+RESULTS = "results.jsonl"
+
 
 def run_key(key: Mapping[str, Any]) -> str:
     """Canonical text of a run's identifying fields (protocol, dataset, method, budget, seed, …)."""
     return json.dumps(dict(key), sort_keys=True, default=str)
+
+
+def _problem(record: Any) -> str | None:
+    """What keeps a decoded line from being a run record (see :meth:`ResultStore.append`), or None."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, got {type(record).__name__}"
+    key = record.get("key")
+    if not isinstance(key, dict):
+        return "the record has no 'key' object"
+    if not isinstance(key.get("method"), str):
+        return f"key 'method' must be a string, got {key.get('method')!r}"
+    budget = key.get("budget")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget):
+        return f"key 'budget' must be a number, got {budget!r}"
+    for field in ("metrics", "timings"):
+        if not isinstance(record.get(field, {}), dict):
+            return f"'{field}' must be an object, got {record[field]!r}"
+    if not isinstance(record.get("skipped", ""), str):
+        return f"'skipped' must be a reason (a string), got {record['skipped']!r}"
+    return None
 
 
 class ResultStore:
@@ -20,20 +45,37 @@ class ResultStore:
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.dir / "results.jsonl"
+        self.path = self.dir / RESULTS
         self._done = {run_key(r["key"]) for r in self.records()}
 
     def records(self) -> Iterator[dict[str, Any]]:
+        """The recorded runs, in order.
+
+        A line cut short by a kill while it was written (it starts a JSON object that does not end) is
+        skipped: that run is redone. Any other damage (bytes that are not UTF-8, a line that is not a
+        record, a record with a missing or ill-typed field) is an `InputError` naming the file and line.
+        """
         if not self.path.exists():
             return
-        with self.path.open() as fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:  # a line cut short by a kill: that run is redone
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{self.path}, line {number}: not UTF-8 text ({exc.reason} at byte "
+                                     f"{exc.start})") from None
+                if not line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except (ValueError, RecursionError):
+                    if line.startswith("{"):
                         continue
+                    raise InputError(f"{self.path}, line {number}: not a JSON record") from None
+                problem = _problem(record)
+                if problem:
+                    raise InputError(f"{self.path}, line {number}: {problem}")
+                yield record
 
     def done(self, key: Mapping[str, Any]) -> bool:
         return run_key(key) in self._done

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import glob
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from coreselect.budget import Allocation
 from coreselect.errors import InputError
+from coreselect.files import check_output
 
 
 def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
@@ -35,14 +39,31 @@ def parse_allocation(text: str) -> Allocation:
     return mapping
 
 
-def check_output_path(path: str) -> Path:
-    """The output path, checked before any work: its directory must exist and it must not be a directory."""
-    out = Path(path)
-    if out.is_dir():
-        raise InputError(f"output path is a directory: {out}")
-    if not out.parent.is_dir():
-        raise InputError(f"output directory does not exist: {out.parent}")
-    return out
+def check_output_path(path: str, inputs: Iterable[str | None] = ()) -> Path:
+    """The output path, checked before any work (see :func:`coreselect.files.check_output`): its
+    directory exists and is writable, and it is nothing yet or a regular file that is not one of the
+    command's `inputs` (``None`` entries are skipped; a glob stands for the files it matches)."""
+    files: list[str] = []
+    for spec in inputs:
+        if spec:
+            files += glob.glob(spec) if any(c in spec for c in "*?[") else [spec]
+    return check_output(path, files)
+
+
+@contextlib.contextmanager
+def deferred_warnings() -> Iterator[None]:
+    """Hold back the warnings a command emits: shown when it ends, dropped when it fails on bad input,
+    so that a clean error is its one ``error:`` line."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    except InputError:
+        caught.clear()
+        raise
+    finally:
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:

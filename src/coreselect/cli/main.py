@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from coreselect import __version__
+from coreselect.cli.common import deferred_warnings
 from coreselect.errors import InputError
 from coreselect.progress import quiet
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        with quiet(args.quiet):
+        with quiet(args.quiet), deferred_warnings():
             return int(args.func(args) or 0)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from coreselect.bench.proxy import train_proxy, write_npz
     from coreselect.bench.runner import check_dataset_name
 
-    out = check_output_path(args.out)
+    out = check_output_path(args.out, [args.dataset])
     if not out.name.endswith(".npz"):
         raise InputError(f"--out must name an .npz file, got {out.name}")
     options = parse_assignments(args.option, "--option")

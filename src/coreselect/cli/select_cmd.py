@@ -76,7 +76,8 @@ def _load_inputs(args: argparse.Namespace, sharded: bool = False) -> dict[str, A
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.out)
+    out = check_output_path(args.out, [args.features, args.labels, args.targets, args.signals_from, args.oracle,
+                                       *(item.partition("=")[2].strip() for item in args.signal)])
     params = {k: registry.parse_param(args.method, k, v) for k, v in parse_assignments(args.param, "--param").items()}
     method = registry.make(args.method, params)
     if _sharded(args):

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from coreselect.cli.common import check_output_path, parse_assignments
 from coreselect.errors import InputError
+from coreselect.files import atomic_write, same_file
 from coreselect.subset import Subset
 from coreselect.tuning.estimators import ESTIMATORS
 
@@ -108,24 +107,16 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, np.ndarray, Any, np.ndarray,
     return x, y, load_array(args.val_features), load_array(args.val_labels), None, x.shape[0]
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from coreselect.tuning import refine, tune
     from coreselect.tuning.estimators import resolve
     from coreselect.tuning.grid import check_grid
 
-    out = check_output_path(args.out)
-    table = check_output_path(args.table) if args.table else None
+    inputs = [args.features, args.labels, args.val_features, args.val_labels]
+    out = check_output_path(args.out, inputs)
+    table = check_output_path(args.table, inputs) if args.table else None
+    if table is not None and (os.path.realpath(table) == os.path.realpath(out) or same_file(table, out)):
+        raise InputError(f"--table and --out name the same file: {out}")
     sizes, grid = parse_sizes(args.sizes), parse_grid(args.grid)
     check_grid(grid)
     resolve(args.estimator)
@@ -146,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
                               **({"imbalance": args.imbalance} if args.imbalance is not None else {})},
                       seed=best.seed)
     if table is not None:
-        _write_text(table, result.table.to_markdown())
+        text = result.table.to_markdown().encode()
+        atomic_write(table, lambda fh: fh.write(text))
     best.save(out)
     print(f"tuned coreset of {len(best)} examples ({result.seconds:.1f} s of tuning) -> {out}")
     return 0

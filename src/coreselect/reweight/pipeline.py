@@ -16,7 +16,6 @@ while the final training costs what plain ERM costs (one weighted pass per batch
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from torch import nn
 
 from coreselect import api
 from coreselect.errors import InputError
+from coreselect.files import atomic_write
 from coreselect.reweight.broadcast import broadcast
 from coreselect.reweight.mwnet import MetaConfig, train_mwnet
 from coreselect.subset import Subset
@@ -57,21 +57,10 @@ class CWERMResult:
         """Write ``weights`` (aligned with the dataset rows), ``coreset_indices``, ``coreset_weights``
         and ``meta_indices`` to an ``.npz`` (atomically). Load with ``np.load(path)["weights"]`` and
         pass them as ``sample_weight`` to any weighted training."""
-        target = Path(path)
-        if not target.parent.is_dir():
-            raise InputError(f"directory does not exist: {target.parent}")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh, weights=self.weights, coreset_indices=self.coreset.indices,
-                    coreset_weights=self.coreset_weights, meta_indices=self.meta_indices,
-                )
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write(path, lambda fh: np.savez(
+            fh, weights=self.weights, coreset_indices=self.coreset.indices,
+            coreset_weights=self.coreset_weights, meta_indices=self.meta_indices,
+        ))
 
 
 def _features(x: Any, features: Any, feature_model: nn.Module | None, device: str) -> np.ndarray:

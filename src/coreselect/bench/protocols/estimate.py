@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from coreselect.bench.config import BenchConfig
+from coreselect.bench.proxy import read_cache, write_npz
 from coreselect.bench.store import ResultStore
 from coreselect.errors import InputError
 
@@ -79,9 +80,9 @@ def proxy_embeddings(config: BenchConfig) -> tuple[np.ndarray, np.ndarray, np.nd
     epochs = config.epochs or 1
     train_rows = config.option("train_rows")
     cache = out / f"estimate-proxy-{config.dataset}-e{epochs}-r{train_rows or 'all'}.npz"
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as data:
-            return data["features"], data["loss"], data["labels"]
+    cached = read_cache(cache, ("features", "loss", "labels"))
+    if cached is not None:
+        return cached["features"], cached["loss"], cached["labels"]
     import torch
     from torch.nn import functional as F
 
@@ -102,7 +103,7 @@ def proxy_embeddings(config: BenchConfig) -> tuple[np.ndarray, np.ndarray, np.nd
         progress=False)
     logits, feats = predict(model, x, device=config.device, return_features=True)
     loss = F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(y), reduction="none").double().numpy()
-    np.savez(cache, features=feats.astype(np.float32), loss=loss, labels=y)
+    write_npz(cache, {"features": feats.astype(np.float32), "loss": loss, "labels": y})
     return feats.astype(np.float32), loss, y
 
 

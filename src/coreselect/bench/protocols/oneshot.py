@@ -160,8 +160,8 @@ class _Seed:
             fields.update(proxy=asdict(self.proxy_recipe), el2n_epochs=self.settings.el2n_epochs,
                           device=resolve_device(self.recipe.device).type)
             path = self.store.dir / "cache" / cache_name(fields)
-            if path.exists():
-                self._proxy = ProxyRun.load(path)
+            self._proxy = ProxyRun.load_cached(path)
+            if self._proxy is not None:
                 log.info("seed %d: proxy loaded from %s", self.seed, path.name)
             else:
                 log.info("seed %d: training the proxy (%s, %d epochs, n=%d)", self.seed, self.proxy_recipe.model,
