@@ -196,3 +196,37 @@ def test_noisy_labels_are_ranked() -> None:
     assert roc_auc_score(flipped, -s["aum"]) >= 0.9
     assert roc_auc_score(flipped, s["el2n"]) >= 0.8
     assert roc_auc_score(flipped, s["forgetting"]) >= 0.8
+
+
+def test_aum_prob_sums_the_probability_margin_over_epochs() -> None:
+    """CCS's accumulated margin: Σ_t (p_y − max_{k≠y} p_k), a sum rather than AUM's mean of logit margins."""
+    rng = np.random.default_rng(0)
+    logits = [rng.normal(size=(5, 3)) for _ in range(4)]
+    y = np.array([0, 1, 2, 0, 1])
+    rec = DynamicsRecorder(5, 3, epochs=2)
+    for t, z in enumerate(logits):
+        rec.update(t, np.arange(5), z, y)
+    expected = np.zeros(5)
+    for z in logits:
+        p = _softmax(z)
+        others = p.copy()
+        others[np.arange(5), y] = -np.inf
+        expected += p[np.arange(5), y] - others.max(axis=1)
+    out = rec.result()
+    np.testing.assert_allclose(out["aum_prob"], expected, rtol=1e-12)
+    assert HIGHER_IS_HARDER["aum_prob"] is False
+
+
+def test_logits_kept_from_the_feature_epoch() -> None:
+    rng = np.random.default_rng(1)
+    rec = DynamicsRecorder(4, 2, epochs=1, features_epoch=1, keep_logits=True)
+    zs = [rng.normal(size=(4, 2)) for _ in range(3)]
+    hs = [rng.normal(size=(4, 5)) for _ in range(3)]
+    for t in range(3):
+        rec.update(t, np.arange(4), zs[t], [0, 1, 0, 1], features=hs[t])
+    out = rec.result()
+    np.testing.assert_allclose(out["features"], hs[1].astype(np.float32))
+    np.testing.assert_allclose(out["logits"], zs[1].astype(np.float32))
+    rec = DynamicsRecorder(4, 2, epochs=1)
+    rec.update(0, np.arange(4), zs[0], [0, 1, 0, 1], features=hs[0])
+    assert "logits" not in rec.result()

@@ -1,4 +1,4 @@
-"""Per-example signals from training dynamics: EL2N, GraNd, forgetting, AUM, loss (and features).
+"""Per-example signals from training dynamics: EL2N, GraNd, forgetting, AUM (and aum_prob), loss, features.
 
 Nothing here imports torch: :class:`DynamicsRecorder` takes numpy arrays or torch tensors.
 ``HIGHER_IS_HARDER[name]`` says which direction of each signal means "harder example".
@@ -12,6 +12,7 @@ HIGHER_IS_HARDER: dict[str, bool] = {
     "forgetting": True,
     "loss": True,
     "aum": False,
+    "aum_prob": False,
 }
 
 __all__ = ["HIGHER_IS_HARDER", "SIGNAL_NAMES", "DynamicsRecorder"]

@@ -13,8 +13,12 @@ Signals (see METHODS.md, "Signals"):
   correctly gets ``T + 1`` where ``T`` is its number of recorded epochs (it ranks hardest).
 - **AUM** (Pleiss et al. 2020, "Identifying Mislabeled Data using the Area Under the Margin Ranking",
   eq. 1-2): mean over recorded epochs of ``z_y − max_{k≠y} z_k``. Low or negative = likely mislabeled.
+- **aum_prob**: the margin the CCS official code accumulates instead (Zheng et al. 2023,
+  ``generate_importance_score.py``): the *sum* over recorded epochs of the softmax-probability margin
+  ``p_y − max_{k≠y} p_k``. A different ranking from AUM; both are recorded.
 - **loss**: cross-entropy at the last recorded epoch.
-- **features**: penultimate activations at ``features_epoch`` (default: the last recorded epoch).
+- **features**: penultimate activations at ``features_epoch`` (default: the last recorded epoch); with
+  ``keep_logits=True`` the logits of that same epoch too (for gradient embeddings of that model).
 
 Importing this module does not import torch: torch tensors are accepted and converted lazily.
 """
@@ -27,7 +31,7 @@ import numpy as np
 
 from coreselect.errors import InputError
 
-SIGNAL_NAMES = ("el2n", "forgetting", "aum", "grand", "loss")
+SIGNAL_NAMES = ("el2n", "forgetting", "aum", "aum_prob", "grand", "loss")
 
 
 def _to_numpy(a: Any, name: str) -> np.ndarray:
@@ -63,6 +67,8 @@ class DynamicsRecorder:
         every recorded epoch.
     features_epoch : keep features from this epoch number; ``None`` keeps the last recorded.
     keep_features : store features for :meth:`result` (GraNd uses them either way).
+    keep_logits : also store the logits of the epoch whose features are kept (``"logits"`` in
+        :meth:`result`).
     keep_history : also keep per-epoch margins and correctness (memory O(T·n)).
     allow_missing : rows never recorded get NaN in :meth:`result` instead of raising.
     """
@@ -75,6 +81,7 @@ class DynamicsRecorder:
         *,
         features_epoch: int | None = None,
         keep_features: bool = True,
+        keep_logits: bool = False,
         keep_history: bool = False,
         allow_missing: bool = False,
     ) -> None:
@@ -86,6 +93,7 @@ class DynamicsRecorder:
         self.n, self.num_classes, self.epochs = int(n), int(num_classes), int(epochs)
         self.features_epoch = features_epoch
         self.keep_features = keep_features
+        self.keep_logits = keep_logits
         self.keep_history = keep_history
         self.allow_missing = allow_missing
 
@@ -95,6 +103,7 @@ class DynamicsRecorder:
         self._el2n_sum = np.zeros(self.n)
         self._el2n_count = np.zeros(self.n, dtype=np.int64)
         self._margin_sum = np.zeros(self.n)
+        self._prob_margin_sum = np.zeros(self.n)
         self._last_correct = np.zeros(self.n, dtype=bool)
         self._ever_correct = np.zeros(self.n, dtype=bool)
         self._forgets = np.zeros(self.n, dtype=np.int64)
@@ -102,6 +111,7 @@ class DynamicsRecorder:
         self._grand = np.full(self.n, np.nan)
         self._grand_has_h = np.zeros(self.n, dtype=bool)
         self._features: np.ndarray | None = None
+        self._logits: np.ndarray | None = None
         self._features_set = np.zeros(self.n, dtype=bool)
         self._history: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -183,12 +193,17 @@ class DynamicsRecorder:
         others[rows, y] = -np.inf
         margin = z[rows, y] - others.max(axis=1)
         correct = margin > 0  # argmax == y, ties counted as wrong
+        probs = np.exp(logp)
+        p_y = probs[rows, y]
+        probs[rows, y] = -np.inf
+        prob_margin = p_y - probs.max(axis=1)
 
         first = self._count[idx] == 0
         in_window = self._el2n_count[idx] < self.epochs
         self._el2n_sum[idx[in_window]] += err[in_window]
         self._el2n_count[idx[in_window]] += 1
         self._margin_sum[idx] += margin
+        self._prob_margin_sum[idx] += prob_margin
         self._forgets[idx] += (~first & self._last_correct[idx] & ~correct).astype(np.int64)
         self._last_correct[idx] = correct
         self._ever_correct[idx] |= correct
@@ -205,6 +220,10 @@ class DynamicsRecorder:
                     self._features = np.zeros((self.n, h.shape[1]), dtype=np.float32)
                 self._features[idx] = h
                 self._features_set[idx] = True
+                if self.keep_logits:
+                    if self._logits is None:
+                        self._logits = np.zeros((self.n, self.num_classes), dtype=np.float32)
+                    self._logits[idx] = z
         self._count[idx] += 1
         self._last_epoch[idx] = epoch
         self._labels[idx] = y
@@ -220,9 +239,9 @@ class DynamicsRecorder:
         return self._count.copy()
 
     def result(self) -> dict[str, np.ndarray]:
-        """``{"el2n", "forgetting", "aum", "grand", "loss"}`` as ``(n,)`` float64, plus ``"features"``
-        ``(n, d)`` float32 when features were recorded. Higher is harder for all but AUM
-        (see ``HIGHER_IS_HARDER``)."""
+        """``{"el2n", "forgetting", "aum", "aum_prob", "grand", "loss"}`` as ``(n,)`` float64, plus
+        ``"features"`` ``(n, d)`` float32 when features were recorded (and ``"logits"`` ``(n, C)`` of the
+        same epoch with ``keep_logits``). Higher is harder for all but the AUMs (see ``HIGHER_IS_HARDER``)."""
         missing = self._count == 0
         if missing.any() and not self.allow_missing:
             raise InputError(
@@ -240,6 +259,7 @@ class DynamicsRecorder:
             "el2n": self._el2n_sum / np.maximum(self._el2n_count, 1),
             "forgetting": forgetting,
             "aum": self._margin_sum / count,
+            "aum_prob": self._prob_margin_sum.copy(),
             "grand": self._grand.copy(),
             "loss": self._loss.copy(),
         }
@@ -253,6 +273,10 @@ class DynamicsRecorder:
             feats = self._features.copy()
             feats[unset] = np.nan
             out["features"] = feats
+            if self._logits is not None:
+                logits = self._logits.copy()
+                logits[unset] = np.nan
+                out["logits"] = logits
         elif self.keep_features and self.features_epoch is not None and self._grand_has_h.any():
             raise InputError(f"features: none recorded at features_epoch={self.features_epoch}")
         return out
