@@ -35,8 +35,9 @@ _REASONS = {
 
 def kind(mode: int) -> str:
     """What a ``st_mode`` names, in words: "a regular file", "a directory", "a FIFO (named pipe)", …"""
-    return next((name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else
-                "a special file")
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -63,18 +64,24 @@ def regular_input(path: PathLike, what: str = "file") -> Path:
     return p
 
 
+def _output_stat(out: Path) -> os.stat_result | None:
+    """The status of the output file `out` (None: nothing there yet), which must be a regular file if
+    anything, in an existing directory (links followed)."""
+    st = _stat(out)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError(f"output path {out} is {kind(st.st_mode)}; give the name of a regular file")
+    if not Path(os.path.realpath(out)).parent.is_dir():
+        raise InputError(f"output directory does not exist: {out.parent}")
+    return st
+
+
 def check_output(path: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
     """`path` as an output file, checked before any work: its directory exists and is writable, and
     `path` is either nothing yet or a regular file that is none of `inputs` (the same file by device
     and inode, so links and hard links count). Anything else is an `InputError`."""
     out = Path(path).expanduser()
-    st = _stat(out)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise InputError(f"output path {out} is {kind(st.st_mode)}; give the name of a regular file")
-    parent = Path(os.path.realpath(out)).parent
-    if not parent.is_dir():
-        raise InputError(f"output directory does not exist: {out.parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    st = _output_stat(out)
+    if not os.access(Path(os.path.realpath(out)).parent, os.W_OK | os.X_OK):
         raise InputError(f"output directory is not writable: {out.parent}")
     if st is not None:
         for source in inputs:
@@ -118,12 +125,8 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
     files of this pattern left by a writer that was killed are removed first (a live writer's temp file
     is locked, and left alone).
     """
+    st = _output_stat(Path(path).expanduser())
     target = Path(os.path.realpath(Path(path).expanduser()))
-    st = _stat(target)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise InputError(f"output path {path} is {kind(st.st_mode)}; give the name of a regular file")
-    if not target.parent.is_dir():
-        raise InputError(f"output directory does not exist: {Path(path).parent}")
     pattern = f".coreselect-{hashlib.sha256(os.fsencode(target.name)).hexdigest()[:12]}-{{}}.tmp"
     _remove_stale(target.parent, pattern)
     fd, tmp = _create_locked(target.parent, pattern)
