@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from coreselect import registry
+from coreselect import registry, threads
 from coreselect.budget import Allocation, Budget
-from coreselect.errors import InputError
+from coreselect.checks import is_integer
+from coreselect.errors import InputError, UnusedInputWarning
 from coreselect.pool import Pool
 from coreselect.subset import Subset
 
@@ -25,7 +27,26 @@ def check_inputs(method: Any, pool: Pool) -> None:
     missing += [f"signal {s!r}" for s in sorted(needs - _INPUT_NAMES) if s not in pool.signals]
     if missing:
         listing = ", ".join(sorted(needs)) or "features only"
-        raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing})")
+        given = f"; signals given: {', '.join(map(repr, sorted(pool.signals)))}" if pool.signals else ""
+        raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing}){given}")
+
+
+def unused_inputs(method: Any, pool: Pool) -> list[str]:
+    """The inputs in `pool` that `method`, with its parameters, never reads (e.g. labels for a global
+    k-center)."""
+    uses = method.uses()
+    unused = [x for x in sorted(_INPUT_NAMES) if getattr(pool, x) is not None and x not in uses]
+    return unused + [f"signal {s!r}" for s in sorted(pool.signals) if s not in uses]
+
+
+def warn_unused(method: Any, pool: Pool) -> None:
+    """One :class:`UnusedInputWarning` naming every input `method` ignores, and why it may matter."""
+    unused = unused_inputs(method, pool)
+    if unused:
+        switch = next((k for k in ("per_class", "stratified") if k in registry.parameters(type(method))), None)
+        hint = f"; pass {switch}=True to select class by class" if "labels" in unused and switch else ""
+        warnings.warn(f"method {method.name!r} does not use {', '.join(unused)}: ignored{hint}",
+                      UnusedInputWarning, stacklevel=3)
 
 
 def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
@@ -34,12 +55,14 @@ def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
 
     `select` replaces ``method.select`` (the distributed runner passes its chunked implementation).
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+    if seed is not None and (not is_integer(seed) or seed < 0):
         raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
     check_inputs(method, pool)
+    pool = pool.scaled_for(method.name, method.scale)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    subset = (method.select if select is None else select)(pool, budget, rng)
+    with threads.limit(work=pool.n * int(pool.features.shape[1])):
+        subset = (method.select if select is None else select)(pool, budget, rng)
     elapsed = time.perf_counter() - t0
     # the method's settings, plus what it derived and recorded itself (e.g. sensitivity's λ used)
     params = {**subset.params, **dataclasses.asdict(method)}
@@ -47,6 +70,7 @@ def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
         params["allocation"] = (
             budget.allocation if isinstance(budget.allocation, str) else {str(k): v for k, v in budget.allocation.items()}
         )
+    params.update(pool.class_params())
     n_queries = pool.oracle.n_queries if pool.oracle is not None else subset.n_queries
     return dataclasses.replace(
         subset,
@@ -78,6 +102,23 @@ def select(
     method's own hyper-parameters. The same inputs and `seed` give the same subset. Features given as a
     Dask array run on the current Dask scheduler (see :mod:`coreselect.distributed`).
 
+    Every argument is checked before any heavy work, and bad input is an :class:`InputError` naming it:
+
+    * integers (`size`, `seed`, integer parameters such as ``k``) are Python or NumPy integers — ``5.0``,
+      ``True`` and ``"5"`` are refused, as scikit-learn refuses them; numbers may be NumPy scalars
+      (``np.float32(0.1)`` is a fraction) and must be finite; booleans are ``True`` or ``False``
+      (:mod:`coreselect.registry`);
+    * `features`: an (n, d) array of real numbers, a pandas DataFrame of numeric columns or a scipy-sparse
+      matrix, converted to float32; complex values, masked entries and objects that are not arrays (a
+      torch ``Dataset``: pass its embeddings) are refused. Features whose row norms exceed
+      :data:`coreselect.pool.MAX_ROW_NORM` (10¹⁸) are scaled by a power of two for the methods whose
+      answer does not depend on the scale (the same subset, exactly) and refused by the others
+      (``sensitivity``, ``regression-sensitivity``);
+    * `labels`: integers, or strings / booleans (pandas Categorical included), which are encoded in
+      sorted order; the subset's ``params["classes"]`` then lists the class values, and an `allocation`
+      mapping names classes by those values (``{"cat": 10, "dog": 5}``);
+    * `signals`: a mapping of name to (n,) values; an array `oracle` is checked whole (finite, ≥ 0).
+
     >>> import numpy as np, coreselect
     >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype("float32")
     >>> s = coreselect.select("kcenter", features=X, fraction=0.05, seed=0)
@@ -93,4 +134,6 @@ def select(
     impl = registry.make(method, params)
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
     budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)
+    check_inputs(impl, pool)
+    warn_unused(impl, pool)
     return run(impl, pool, budget, seed)

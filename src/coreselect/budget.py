@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any
 
 import numpy as np
 
+from coreselect.checks import is_integer, is_real
 from coreselect.errors import InputError
 
-Allocation = Union[str, Mapping[int, float]]
+#: ``"proportional"``, ``"balanced"`` or ``{class: size or fraction}``, classes named by their values.
+Allocation = str | Mapping[Hashable, float]
 ALLOCATIONS = ("proportional", "balanced")
 
 
@@ -25,6 +27,22 @@ def _largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
     return base
 
 
+def check_allocation(allocation: Any) -> Allocation:
+    """`allocation` checked: one of :data:`ALLOCATIONS`, or a mapping of classes to sizes (integers ≥ 0)
+    or fractions (finite numbers ≥ 0; the fractions' upper bound is checked when the budget is split)."""
+    if isinstance(allocation, str):
+        if allocation not in ALLOCATIONS:
+            raise InputError(f"allocation must be one of {ALLOCATIONS} or a mapping, got {allocation!r}")
+        return allocation
+    if not isinstance(allocation, Mapping):
+        raise InputError(f"allocation must be one of {ALLOCATIONS} or a mapping {{class: size}}, "
+                         f"got a {type(allocation).__name__}")
+    bad = {c: v for c, v in allocation.items() if not (is_real(v) and math.isfinite(v) and v >= 0)}
+    if bad:
+        raise InputError(f"allocation values must be sizes or fractions (finite numbers >= 0), got {bad}")
+    return allocation
+
+
 @dataclass(frozen=True)
 class Budget:
     """Select `total` of `n` examples; `allocation` splits it over classes.
@@ -32,7 +50,8 @@ class Budget:
     * ``"proportional"`` (default): class c gets ``total · n_c / n``, rounded by largest remainder.
     * ``"balanced"``: an equal share per class (remainder to the largest classes).
     * a mapping ``{class: size}`` (ints) or ``{class: fraction of that class}`` (floats in [0, 1]);
-      the mapped sizes then replace `total` (classes left out get nothing).
+      the mapped sizes then replace `total` (classes left out get nothing). Classes are named by their
+      values: ``{"cat": 10, "dog": 5}`` for string labels.
 
     Rounding always sums to exactly `total`; a class with fewer members than its share is an error.
     """
@@ -49,25 +68,24 @@ class Budget:
         size: int | None = None,
         allocation: Allocation = "proportional",
     ) -> Budget:
+        """Check the request (:func:`coreselect.checks.is_integer`: a size is an integer, never 5.0)."""
         if (fraction is None) == (size is None):
             raise InputError("give exactly one of fraction or size")
         if fraction is not None:
-            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or math.isnan(fraction):
+            if not is_real(fraction) or math.isnan(fraction):
                 raise InputError(f"fraction must be a number in (0, 1], got {fraction!r}")
             if not 0 < fraction <= 1:
                 raise InputError(f"fraction must be in (0, 1], got {fraction}")
-            total = max(1, int(round(fraction * n)))
+            total = max(1, round(float(fraction) * n))
         else:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            if not is_integer(size):
                 raise InputError(f"size must be an integer, got {size!r}")
             if not 1 <= size <= n:
                 raise InputError(f"size must be in [1, n] = [1, {n}], got {size}")
             total = int(size)
-        if isinstance(allocation, str) and allocation not in ALLOCATIONS:
-            raise InputError(f"allocation must be one of {ALLOCATIONS} or a mapping, got {allocation!r}")
-        return cls(total=total, n=n, allocation=allocation)
+        return cls(total=total, n=n, allocation=check_allocation(allocation))
 
-    def split(self, class_sizes: Mapping[int, int]) -> dict[int, int]:
+    def split(self, class_sizes: Mapping[Any, int]) -> dict[Any, int]:
         """Per-class budgets `{class: m_c}` summing to :attr:`total` (or the mapping's sum)."""
         labels = list(class_sizes)
         sizes = np.array([class_sizes[c] for c in labels], dtype=np.int64)
@@ -91,15 +109,14 @@ class Budget:
             raise InputError("the allocation selects no example at all")
         return dict(zip(labels, shares.tolist()))
 
-    def _mapped(self, labels: list[int], sizes: np.ndarray) -> np.ndarray:
+    def _mapped(self, labels: list[Any], sizes: np.ndarray) -> np.ndarray:
         mapping = dict(self.allocation)  # type: ignore[arg-type]
         unknown = set(mapping) - set(labels)
         if unknown:
-            raise InputError(f"allocation names classes that do not exist: {sorted(unknown)}")
+            raise InputError(f"allocation names classes that do not exist: {sorted(unknown, key=str)}; "
+                             f"classes: {labels}")
         values = np.array([mapping.get(c, 0) for c in labels], dtype=np.float64)
-        if np.any(values < 0) or not np.all(np.isfinite(values)):
-            raise InputError("allocation values must be finite and >= 0")
-        if all(isinstance(v, (int, np.integer)) for v in mapping.values()):
+        if all(is_integer(v) for v in mapping.values()):
             return values.astype(np.int64)
         if np.any(values > 1):
             raise InputError("an allocation of fractions needs values in [0, 1] (or give integer sizes)")

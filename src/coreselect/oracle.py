@@ -8,26 +8,30 @@ from typing import Any
 import numpy as np
 
 from coreselect.errors import InputError
+from coreselect.pool import as_vector, check_dtype
+
+
+def _check_nonnegative(values: np.ndarray, indices: np.ndarray) -> None:
+    if np.any(values < 0):
+        bad = indices[values < 0][:5].tolist()
+        raise InputError(f"oracle values must be >= 0, but are negative at indices {bad}")
 
 
 class Oracle:
     """Wraps a callable ``fn(indices) -> values`` or a precomputed array of per-example values.
 
     Every distinct index asked for is counted in :attr:`n_queries`; values are cached, so asking again
-    costs nothing. Returned values are validated: one finite, non-negative value per index.
-    An array oracle is read only at the queried indices, exactly like a callable one.
+    costs nothing. An array oracle is checked whole when it is wrapped (finite, non-negative, real: a bad
+    value is an error whichever rows the clustering later queries) and then read only at the queried
+    indices, exactly like a callable one, whose values are checked as they are returned.
     """
 
     def __init__(self, source: Callable[[np.ndarray], Any] | Any, n: int):
         if callable(source):
             self._fn = source
         else:
-            values = np.asarray(source)
-            if values.ndim != 1 or values.shape[0] != n or values.dtype.kind not in "iuf":
-                raise InputError(
-                    f"oracle must be a callable or a numeric (n,) array with n = {n}; got shape "
-                    f"{values.shape} dtype {values.dtype}"
-                )
+            values = as_vector("oracle", source, n)
+            _check_nonnegative(values, np.arange(n))
             self._fn = values.__getitem__
         self.n = n
         self._cache: dict[int, float] = {}
@@ -42,12 +46,13 @@ class Oracle:
             raise InputError(f"oracle queried outside [0, {self.n})")
         new = np.unique([i for i in idx.tolist() if i not in self._cache]).astype(np.int64)
         if new.size:
-            got = np.asarray(self._fn(new), dtype=np.float64).reshape(-1)
+            got = np.asarray(self._fn(new)).reshape(-1)
             if got.shape[0] != new.size:
                 raise InputError(f"oracle returned {got.shape[0]} values for {new.size} indices")
+            check_dtype("oracle values", got)
+            got = got.astype(np.float64)
             if not np.all(np.isfinite(got)):
                 raise InputError(f"oracle returned NaN or inf at indices {new[~np.isfinite(got)][:5].tolist()}")
-            if np.any(got < 0):
-                raise InputError(f"oracle returned negative values at indices {new[got < 0][:5].tolist()}")
+            _check_nonnegative(got, new)
             self._cache.update(zip(new.tolist(), got.tolist()))
         return np.array([self._cache[i] for i in idx.tolist()], dtype=np.float64)

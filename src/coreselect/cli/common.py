@@ -27,13 +27,14 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
 
 
 def parse_allocation(text: str) -> Allocation:
-    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class)."""
+    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class);
+    a class that is not an integer is named by its value (``cat=10,dog=5`` for text labels)."""
     if text in ("proportional", "balanced"):
         return text
-    mapping: dict[int, float] = {}
+    mapping: dict[int | str, float] = {}
     for key, value in parse_assignments(text.split(","), "--allocation").items():
         try:
-            mapping[int(key)] = int(value) if value.isdigit() else float(value)
+            mapping[int(key) if key.lstrip("-").isdigit() else key] = int(value) if value.isdigit() else float(value)
         except ValueError:
             raise InputError(f"--allocation: {key}={value} is not CLASS=SIZE or CLASS=FRACTION") from None
     return mapping

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from coreselect import registry
 from coreselect.errors import InputError
 from coreselect.subset import Subset
 
@@ -31,6 +32,8 @@ def describe(subset: Subset, labels: np.ndarray | None = None) -> dict:
         "n_queries": subset.n_queries,
         "params": subset.params,
     }
+    if subset.method in registry.available() and registry.get_method(subset.method).weight_total != "n":
+        info["weights"]["total"] = registry.get_method(subset.method).weight_total  # why the sum is not n
     if labels is not None:
         values, counts = np.unique(labels[subset.indices], return_counts=True)
         info["class_counts"] = {str(v): int(c) for v, c in zip(values.tolist(), counts.tolist())}
@@ -71,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"method        {info['method']}")
     print(f"size          {info['size']} of n = {info['n']} ({info['unique_indices']} unique indices)")
     print(f"weights       sum {w['sum']:.6g}  min {w['min']:.6g}  mean {w['mean']:.6g}  max {w['max']:.6g}")
+    if "total" in w:
+        print(f"              they sum to {w['total']}")
     print(f"seed          {info['seed']}")
     if info["n_queries"]:
         print(f"oracle calls  {info['n_queries']}")

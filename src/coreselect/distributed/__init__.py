@@ -5,7 +5,7 @@ This package is the only place that imports Dask; ``import coreselect`` does not
 """
 
 from coreselect.distributed.cluster import connect
-from coreselect.distributed.inputs import Sharded, check_finite, open_features
+from coreselect.distributed.inputs import Sharded, check_values, open_features
 from coreselect.distributed.runner import RUNNERS, select
 
-__all__ = ["RUNNERS", "Sharded", "check_finite", "connect", "open_features", "select"]
+__all__ = ["RUNNERS", "Sharded", "check_values", "connect", "open_features", "select"]

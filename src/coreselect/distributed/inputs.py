@@ -4,7 +4,7 @@ Each source becomes a lazy `(n, d)` float32 Dask array with one row chunk per sh
 plus a name per chunk so that an error can say which shard is bad. Everything that the metadata can tell
 — a missing or unreadable shard, a non-numeric dtype, a shard that is not 2-D, widths that disagree — is
 checked from the file headers before any data is read; NaN or inf is found by one per-chunk reduction
-(:func:`check_finite`) that names the shard and the row.
+(:func:`check_values`) that names the shard and the row, and also finds the largest row norm.
 
 ``.npy`` shards are memory-mapped: a worker touches only the pages of the shards it is given.
 """
@@ -206,17 +206,23 @@ def from_array(x: da.Array) -> Sharded:
     return Sharded(x, tuple(f"chunk {j} (rows {a}-{b - 1})" for j, (a, b) in enumerate(pairwise(bounds))))
 
 
-def _first_bad_row(block: np.ndarray) -> np.ndarray:
+def _scan_block(block: np.ndarray) -> np.ndarray:
+    """`[first non-finite row or -1, how many, row of the largest norm, that squared norm]` of one chunk."""
     bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
-    return np.array([bad[0] if bad.size else -1, bad.size], dtype=np.int64)
+    sq = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    top = int(np.argmax(sq)) if sq.size else 0
+    return np.array([bad[0] if bad.size else -1, bad.size, top, sq[top] if sq.size else 0.0])
 
 
-def check_finite(features: Sharded) -> None:
-    """One pass over the chunks; raise :class:`InputError` naming the first shard (and row) with NaN or inf."""
+def check_values(features: Sharded) -> tuple[float, str]:
+    """One pass over the chunks: raise :class:`InputError` naming the first shard (and row) with NaN or
+    inf, else return the largest row norm and where it is (for :func:`coreselect.pool.scale_shift`)."""
     x = features.array
-    found = x.map_blocks(_first_bad_row, drop_axis=1, chunks=((2,) * len(x.chunks[0]),), dtype=np.int64)
-    found = found.compute().reshape(-1, 2)
-    for source, (row, count) in zip(features.sources, found):
+    found = x.map_blocks(_scan_block, drop_axis=1, chunks=((4,) * len(x.chunks[0]),), dtype=np.float64)
+    found = found.compute().reshape(-1, 4)
+    for source, (row, count, _, _) in zip(features.sources, found):
         if row >= 0:
-            more = f" (and {count - 1} more rows)" if count > 1 else ""
-            raise InputError(f"{source}: features contain NaN or inf at row {row} of the shard{more}")
+            more = f" (and {int(count) - 1} more rows)" if count > 1 else ""
+            raise InputError(f"{source}: features contain NaN or inf at row {int(row)} of the shard{more}")
+    j = int(np.argmax(found[:, 3]))
+    return float(np.sqrt(found[j, 3])), f"{features.sources[j]}, row {int(found[j, 2])} of the shard"

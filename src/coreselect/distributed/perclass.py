@@ -174,7 +174,7 @@ def greedy_classes(method: MethodBase, x: da.Array, pool: Pool, plan: ClassPlan,
     classes = pool.members()
     tasks, chosen = {}, {}
     for c, ((rows, m, imp), g) in enumerate(zip(plan, gens)):
-        members = rows if pool.labels is None else classes[int(pool.labels[rows[0]])]
+        members = rows if pool.labels is None else classes[pool.class_name(pool.labels[rows[0]])]
         need = facility_bytes(members.size, x.shape[1], opts)
         if need <= limit:
             sig = {k: pool.signals[k][members] for k in names}

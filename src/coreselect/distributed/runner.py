@@ -17,7 +17,7 @@ from coreselect.distributed import inputs, kcenter, leverage, perclass, sensitiv
 from coreselect.distributed.inputs import Sharded
 from coreselect.errors import InputError
 from coreselect.oracle import Oracle
-from coreselect.pool import Pool, validate_metadata
+from coreselect.pool import Pool, scale_shift, validate_metadata
 from coreselect.subset import Subset
 
 Runner = Callable[[Any, Any, Pool, Budget, np.random.Generator], Subset]
@@ -42,11 +42,12 @@ def _gather(v: Any) -> Any:
 def metadata_pool(n: int, labels: Any = None, targets: Any = None, signals: Mapping[str, Any] | None = None,
                   oracle: Any = None) -> Pool:
     """A :class:`Pool` of everything but the features (a zero-width placeholder of n rows), validated."""
-    y, t, sig = validate_metadata(n, _gather(labels), _gather(targets),
-                                  {name: _gather(values) for name, values in (signals or {}).items()})
+    gathered = {name: _gather(v) for name, v in signals.items()} if isinstance(signals, Mapping) else signals
+    y, classes, t, sig = validate_metadata(n, _gather(labels), _gather(targets), gathered)
     if oracle is not None and not isinstance(oracle, Oracle):
         oracle = Oracle(_gather(oracle), n)
-    return Pool(features=np.empty((n, 0), dtype=np.float32), labels=y, targets=t, signals=sig, oracle=oracle)
+    return Pool(features=np.empty((n, 0), dtype=np.float32), labels=y, targets=t, signals=sig, oracle=oracle,
+                classes=classes)
 
 
 def select(
@@ -65,8 +66,9 @@ def select(
     """:func:`coreselect.select` for features given as a Dask array (or :class:`Sharded` files).
 
     Runs on the current Dask scheduler (a ``distributed.Client`` when one is active). Bad input raises
-    :class:`InputError` before any pass over the features except the NaN/inf check, which is one
-    per-chunk reduction naming the bad chunk.
+    :class:`InputError` before any pass over the features except the NaN/inf and magnitude check, which
+    is one per-chunk reduction naming the bad chunk; features beyond :data:`coreselect.pool.MAX_ROW_NORM`
+    are scaled or refused as :func:`coreselect.pool.scale_shift` says for the method.
     """
     impl = registry.make(method, params)
     if impl.name not in RUNNERS:
@@ -78,7 +80,8 @@ def select(
     runner = RUNNERS[impl.name]
 
     def run(p: Pool, b: Budget, rng: np.random.Generator) -> Subset:
-        inputs.check_finite(feats)
-        return runner(impl, feats.array, p, b, rng)
+        shift = scale_shift(*inputs.check_values(feats), impl.name, impl.scale)
+        x = feats.array if shift == 0 else feats.array * np.float32(2.0**-shift)
+        return runner(impl, x, p, b, rng)
 
     return api.run(impl, pool, budget, seed, select=run)

@@ -1,5 +1,5 @@
-"""BOSS: diversity–difficulty Balanced One-shot Subset Selection (anonymous submission under review;
-papers/boss.paper.md, Eq. 4–6 and Algorithm 1)."""
+"""BOSS: diversity–difficulty Balanced One-shot Subset Selection (*BOSS: Diversity-Difficulty Balanced
+One-Shot Subset Selection for Data-Efficient Deep Learning*, Eq. 4–6 and Algorithm 1)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ class BOSS(MethodBase):
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
     reference = "BOSS: diversity-difficulty balanced one-shot subset selection (anonymous, under review)"
+    scale = "invariant"
 
     def __post_init__(self) -> None:
         if self.peak is not None and not 0 <= self.peak <= 1:
@@ -130,14 +131,13 @@ class BOSS(MethodBase):
         before any greedy runs: one keeping fewer members than its budget is an InputError. O(n log n)."""
         peak, alpha, cutoff = self.resolved(budget.total / budget.n)
         aum, signal = pool.signals["aum"], pool.signals[self.score]
-        budgets = class_budgets(pool, budget)
         plan = []
-        for (rows, m), c in zip(budgets, _class_names(pool, budgets)):
+        for rows, m in class_budgets(pool, budget):
             keep = rows[after_cutoff(aum[rows], cutoff)]
             if keep.size < m:
                 raise InputError(
-                    f"class {c}: {keep.size} of {rows.size} members remain after the AUM cutoff "
-                    f"{cutoff}, fewer than its budget {m}; lower the cutoff"
+                    f"class {pool.class_name(pool.labels[rows[0]])}: {keep.size} of {rows.size} members "
+                    f"remain after the AUM cutoff {cutoff}, fewer than its budget {m}; lower the cutoff"
                 )
             d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
             plan.append((keep, m, importance(d, peak, alpha)))
@@ -152,7 +152,3 @@ class BOSS(MethodBase):
             picked, gains = opts.select(x[keep], m, rng, imp)
             chosen.append(keep[fill_saturated(picked, gains, imp)])
         return Subset.uniform_weights(np.sort(np.concatenate(chosen)), pool.n)
-
-
-def _class_names(pool: Pool, plan: list[tuple[np.ndarray, int]]) -> list[object]:
-    return [pool.labels[rows[0]] if pool.labels is not None else "all" for rows, _ in plan]

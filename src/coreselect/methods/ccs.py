@@ -75,14 +75,15 @@ class CCS(MethodBase):
     score: str = "aum"
     strata: int = 50
     reference = "Zheng et al. 2023 (CCS)"
+    scale = "any"
 
     def __post_init__(self) -> None:
         if self.cutoff is not None and not 0 <= self.cutoff < 1:
             raise InputError(f"cutoff must be in [0, 1), got {self.cutoff}")
         if self.score not in HIGHER_IS_HARDER:
             raise InputError(f"score must be one of {', '.join(HIGHER_IS_HARDER)}, got {self.score!r}")
-        if isinstance(self.strata, bool) or not isinstance(self.strata, int) or self.strata < 1:
-            raise InputError(f"strata must be an integer >= 1, got {self.strata!r}")
+        if self.strata < 1:
+            raise InputError(f"strata must be >= 1, got {self.strata!r}")
 
     def requires(self) -> frozenset[str]:
         return frozenset({"aum", self.score})

@@ -1,4 +1,4 @@
-"""Tuned coresets for classification: per-class sensitivity sampling with a deterministic part.
+"""Tuned coresets: per-class sensitivity sampling with a deterministic part.
 
 Reference: "Improving Model Classification by Optimizing the Training Dataset" (arXiv 2507.16729),
 §2.2 (deterministic sampling and the weight strategies `keep` / `inv` / `prop`), §2.3 (class-wise
@@ -35,6 +35,11 @@ from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 WEIGHTINGS = ("keep", "inv", "prop")
+#: What the weights add up to under each strategy: the paper's estimators are kept as it defines them.
+WEIGHT_TOTAL = ("n exactly with weighting='prop'; with 'keep', n in expectation while d < 1 (unbiased) "
+                "and m at d = 1, where every pick keeps its prior weight 1 and stands for itself only; "
+                "with 'inv', n in expectation at d = 0 and more above it (the forced top examples are "
+                "over-counted)")
 
 
 def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: str,
@@ -93,9 +98,9 @@ def class_scores(pool: Pool, kind: str, lewis_iters: int = 20) -> dict[int, np.n
 def check_classes(pool: Pool) -> None:
     if pool.labels is None:
         raise InputError("method 'coreset' needs labels")
-    classes = np.unique(pool.labels)
-    if classes.size < 2:
-        raise InputError(f"method 'coreset' needs at least two classes; labels hold only {classes.tolist()}")
+    classes = list(pool.members())
+    if len(classes) < 2:
+        raise InputError(f"method 'coreset' needs at least two classes; labels hold only {classes}")
 
 
 @register("coreset")
@@ -104,8 +109,10 @@ class Coreset(MethodBase):
     """Per-class sensitivity coreset with a deterministic fraction and a weight strategy (module docstring).
 
     Parameters: ``sensitivity`` (``unified`` | ``leverage`` | ``lewis``), ``deterministic`` d ∈ [0, 1],
-    ``weighting`` (``keep`` | ``inv`` | ``prop``), ``lewis_iters``. The class split comes from the
-    front door's ``allocation`` (``proportional``, ``balanced``, ``{class: size or fraction}``).
+    ``weighting`` (``keep`` | ``inv`` | ``prop``), ``lewis_iters``. The weights sum to n only with
+    ``prop``, and to n in expectation with ``keep`` (d < 1) and ``inv`` (d = 0) — :data:`WEIGHT_TOTAL`;
+    a classifier trained through ``sample_weight`` should normalise them (the tuner does, to mean 1).
+    The class split comes from the front door's ``allocation`` (``proportional``, ``balanced``, ``{class: size or fraction}``).
     Dense or CSR features. Time: the per-class sensitivity (O(nnz·d + d³) per class, × ``lewis_iters``
     for ``lewis``) plus O(n log n) sampling; memory O(n + d²) beyond the features.
     """
@@ -117,17 +124,19 @@ class Coreset(MethodBase):
 
     needs = frozenset({"labels"})
     weighted = True
-    reference = "Tuned coresets for classification (arXiv 2507.16729)"
+    weight_total = WEIGHT_TOTAL
+    reference = "Improving Model Classification by Optimizing the Training Dataset (arXiv 2507.16729)"
+    scale = "any"
 
     def __post_init__(self) -> None:
         if self.sensitivity not in SENSITIVITIES:
             raise InputError(f"sensitivity must be one of {SENSITIVITIES}, got {self.sensitivity!r}")
         if self.weighting not in WEIGHTINGS:
             raise InputError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        if isinstance(self.deterministic, bool) or not 0.0 <= float(self.deterministic) <= 1.0:
+        if not 0.0 <= self.deterministic <= 1.0:
             raise InputError(f"deterministic must be a fraction in [0, 1], got {self.deterministic!r}")
-        if isinstance(self.lewis_iters, bool) or not isinstance(self.lewis_iters, int) or self.lewis_iters < 1:
-            raise InputError(f"lewis_iters must be an integer ≥ 1, got {self.lewis_iters!r}")
+        if self.lewis_iters < 1:
+            raise InputError(f"lewis_iters must be ≥ 1, got {self.lewis_iters!r}")
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         check_classes(pool)

@@ -52,6 +52,7 @@ class CRAIG(MethodBase):
     weighted = True
     embedding = "gradients"
     reference = "Mirzasoleiman et al. 2020 (CRAIG)"
+    scale = "invariant"
 
     def __post_init__(self) -> None:
         self.options().check()

@@ -36,10 +36,10 @@ class GraphOptions:
             raise InputError(f"similarity must be one of {facility.SIMILARITIES}, got {self.similarity!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, int) or self.neighbors < 1:
-            raise InputError(f"neighbors must be an integer >= 1, got {self.neighbors!r}")
-        if isinstance(self.probes, bool) or not isinstance(self.probes, int) or self.probes < 1:
-            raise InputError(f"probes must be an integer >= 1, got {self.probes!r}")
+        if self.neighbors < 1:
+            raise InputError(f"neighbors must be >= 1, got {self.neighbors!r}")
+        if self.probes < 1:
+            raise InputError(f"probes must be >= 1, got {self.probes!r}")
         if not self.dense_mb >= 0:
             raise InputError(f"dense_mb must be >= 0, got {self.dense_mb!r}")
         if not 0 < self.epsilon < 1:
@@ -80,6 +80,8 @@ class FacilityLocationMethod(MethodBase):
     dense_mb: float = facility.DENSE_BYTES / 2**20
     epsilon: float = 0.01
     reference = "Cornuéjols et al. 1977; Minoux 1978; Mirzasoleiman et al. 2015"
+    scale = "invariant"
+    optional = frozenset({"labels"})
 
     def __post_init__(self) -> None:
         self.options().check()

@@ -76,6 +76,7 @@ class GradMatch(MethodBase):
     weighted = True
     embedding = "gradients"
     reference = "Killamsetty et al. 2021 (GradMatch)"
+    scale = "any"
 
     def __post_init__(self) -> None:
         if not self.lam > 0:

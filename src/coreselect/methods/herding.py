@@ -45,6 +45,8 @@ class Herding(MethodBase):
     """
 
     reference = "Welling 2009"
+    scale = "invariant"
+    optional = frozenset({"labels"})
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)

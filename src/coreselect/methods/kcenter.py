@@ -58,6 +58,7 @@ class KCenter(MethodBase):
 
     per_class: bool = False
     reference = "Sener & Savarese 2018"
+    scale = "invariant"
 
     def requires(self) -> frozenset[str]:
         return frozenset({"labels"}) if self.per_class else frozenset()

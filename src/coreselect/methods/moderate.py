@@ -41,6 +41,8 @@ class Moderate(MethodBase):
 
     per_class: bool = False
     reference = "Xia et al. 2023"
+    scale = "invariant"
+    optional = frozenset({"labels"})
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         return self.from_distances(pool, budget, median_distances(pool.dense_features(self.name), pool))

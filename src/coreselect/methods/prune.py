@@ -16,11 +16,8 @@ from coreselect.errors import InputError
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
+from coreselect.signals import HIGHER_IS_HARDER
 from coreselect.subset import Subset
-
-#: Which way each known signal points: True when a higher value means a harder example.
-HIGHER_IS_HARDER = {"el2n": True, "grand": True, "forgetting": True, "loss": True, "aum": False}
-
 
 def hardness(values: np.ndarray, higher_is_harder: bool) -> np.ndarray:
     return values if higher_is_harder else -values
@@ -45,6 +42,7 @@ class Prune(MethodBase):
     per_class: bool = False
     higher_is_harder: bool | None = None
     reference = "Paul et al. 2021; Toneva et al. 2019; Pleiss et al. 2020"
+    scale = "any"
 
     def __post_init__(self) -> None:
         if self.keep not in ("hard", "easy"):

@@ -21,7 +21,7 @@ from coreselect.errors import InputError
 from coreselect.geometry.distances import sq_dists
 from coreselect.geometry.neighbors import nearest
 from coreselect.geometry.sensitivities import leverage_scores
-from coreselect.methods.sensitivity import draw
+from coreselect.methods.sensitivity import IMPORTANCE_WEIGHTS, UNBIASED_TOTAL, draw
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
@@ -32,19 +32,27 @@ from coreselect.subset import Subset
 PAM_MAX_ROWS = 8192
 
 
+def default_k(n: int) -> int:
+    """⌈m/10⌉ medoids for the m = min(n, :data:`PAM_MAX_ROWS`) rows FasterPAM clusters: the paper's
+    10% of n up to n = 8,192, then 820 medoids of the 8,192-row sample at any larger n (k can never
+    exceed the rows clustered, so 10% of n would fail above n = 81,920)."""
+    return math.ceil(min(n, PAM_MAX_ROWS) / 10)
+
+
 def kmedoids_fasterpam(a: np.ndarray, k: int, rng: np.random.Generator,
-                       max_rows: int = PAM_MAX_ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Euclidean k-medoids of the rows of `a` (an O(1)-approximate k-median, Algorithm 2 step 1).
 
     Returns `(medoids (k,) row indices, assign (n,) position of each row's nearest medoid, dist (n,)
     ‖a_i − â_i‖)`. FasterPAM (random init seeded from `rng`, single thread for determinism) runs on
-    all rows when ``n ≤ max_rows``, else on a uniform sample of `max_rows` rows (CLARA-style), then
-    one exact assignment pass. Time O(m² d + iters · m²) for the m clustered rows plus O(n k d);
-    memory O(m²) float32 — never an unbounded n × n matrix.
+    all rows when ``n ≤ max_rows`` (default :data:`PAM_MAX_ROWS`), else on a uniform sample of
+    `max_rows` rows (CLARA-style), then one exact assignment pass. Time O(m² d + iters · m²) for the m
+    clustered rows plus O(n k d); memory O(m²) float32 — never an unbounded n × n matrix.
     """
     import kmedoids
 
     n = a.shape[0]
+    max_rows = PAM_MAX_ROWS if max_rows is None else max_rows
     rows = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
     if not 1 <= k <= rows.size:
         raise InputError(f"k must be in [1, {rows.size}] (rows clustered by k-medoids), got {k}")
@@ -100,29 +108,35 @@ def weighted_lstsq(a: np.ndarray, b: np.ndarray, subset: Subset) -> np.ndarray:
 class RegressionSensitivity(MethodBase):
     """Algorithm 2: k-medoids (FasterPAM) sensitivity sampling of regression rows.
 
-    ``k`` medoids (None: ⌈n/10⌉, the paper's 10 %), ``zeta`` the label-Lipschitz constant ζ of
-    Assumption 8 (None: ζ → ∞, sampling ∝ distance to the medoid, as in the paper's Figure 1).
-    s = the budget's total i.i.d. draws, weights ``1/(s p)``. With finite ζ the k medoid targets are
-    read (``n_queries = k``). Complexity: :func:`kmedoids_fasterpam` plus O(n d) and O(s log n).
+    ``k`` medoids (None: :func:`default_k`, the paper's 10 % of the rows clustered), ``zeta`` the
+    label-Lipschitz constant ζ of Assumption 8 (None: ζ → ∞, sampling ∝ distance to the medoid, as in the
+    paper's Figure 1). s = the budget's total i.i.d. draws, weights ``1/(s p)``. With finite ζ the k
+    medoid targets are read (``n_queries = k``). Complexity: :func:`kmedoids_fasterpam` plus O(n k d)
+    for the assignment and O(s log n); memory O(min(n, 8192)²) float32 (256 MiB at most) plus O(n).
     """
 
     k: int | None = None
     zeta: float | None = None
     needs = frozenset({"targets"})
     weighted = True
+    weight_total = ("n − k in expectation with ζ → ∞ (the default: the k medoids have p = 0, so the "
+                    "draws stand for the other n − k rows), n in expectation with a finite ζ; "
+                    + IMPORTANCE_WEIGHTS)
     reference = "Axiotis et al. 2024, arXiv 2402.17327 (Algorithm 2)"
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 1:
-            raise InputError(f"k must be ≥ 1 or None (10% of n), got {self.k}")
-        if self.zeta is not None and not (math.isfinite(self.zeta) and self.zeta >= 0):
-            raise InputError(f"zeta must be a finite number ≥ 0 or None (ζ → ∞), got {self.zeta!r}")
+            raise InputError(f"k must be ≥ 1 or None (10% of the rows clustered), got {self.k}")
+        if self.zeta is not None and self.zeta < 0:
+            raise InputError(f"zeta must be ≥ 0 or None (ζ → ∞), got {self.zeta!r}")
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         a = pool.dense_features(self.name)
-        k = math.ceil(pool.n / 10) if self.k is None else self.k
-        if k > pool.n:
-            raise InputError(f"k={k} exceeds the number of rows n={pool.n}")
+        k = default_k(pool.n) if self.k is None else self.k
+        clustered = min(pool.n, PAM_MAX_ROWS)
+        if k > clustered:
+            raise InputError(f"k={k} exceeds the {clustered} rows k-medoids clusters (all n = {pool.n} rows, "
+                             f"or a sample of {PAM_MAX_ROWS} when n is larger)")
         scores = regression_scores(a, pool.targets, k, self.zeta, rng)
         return sample_scores(scores, budget.total, rng, n_queries=0 if self.zeta is None else k)
 
@@ -138,7 +152,9 @@ class Leverage(MethodBase):
 
     needs = frozenset()
     weighted = True
+    weight_total = UNBIASED_TOTAL
     reference = "Drineas, Mahoney & Muthukrishnan 2006 (leverage-score sampling)"
+    scale = "any"
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         return sample_scores(leverage_scores(pool.features), budget.total, rng)

@@ -47,6 +47,11 @@ from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 REFERENCE = "Axiotis et al. 2024, arXiv 2402.17327 (Algorithms 1, 3)"
+#: Why importance weights are not normalised, and so what they sum to (``weight_total`` of the methods
+#: that draw i.i.d. with p).
+IMPORTANCE_WEIGHTS = ("the weights 1/(s·p) are left unnormalised so that Σ w·ℓ is an unbiased estimate "
+                      "of Σ ℓ (normalising them to sum to n would bias it)")
+UNBIASED_TOTAL = "n in expectation, not exactly: " + IMPORTANCE_WEIGHTS
 
 
 def sample_size(eps: float) -> int:
@@ -236,7 +241,8 @@ class Sensitivity(MethodBase):
     1 (k-median), ``lam`` the Hölder constant λ (None: :func:`balanced_lambda`), ``rounds`` the
     adaptive rounds of Algorithm 3 (the last round's Subset is returned; see
     :func:`sensitivity_rounds` for all). The budget's total is the number s of i.i.d. draws; the
-    Subset holds the distinct drawn rows (≤ s) with weights ``1/(s p)`` summed over duplicates.
+    Subset holds the distinct drawn rows (≤ s) with weights ``1/(s p)`` summed over duplicates, which sum
+    to n in expectation (:data:`UNBIASED_TOTAL`).
     Complexity: see the module docstring.
     """
 
@@ -246,6 +252,7 @@ class Sensitivity(MethodBase):
     rounds: int = 1
     needs = frozenset({"oracle"})
     weighted = True
+    weight_total = UNBIASED_TOTAL
     reference = REFERENCE
 
     def __post_init__(self) -> None:

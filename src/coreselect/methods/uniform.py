@@ -23,6 +23,7 @@ class Uniform(MethodBase):
 
     stratified: bool = False
     reference = "random baseline"
+    scale = "any"
 
     def requires(self) -> frozenset[str]:
         return frozenset({"labels"}) if self.stratified else frozenset()

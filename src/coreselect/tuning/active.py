@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from coreselect.checks import is_integer
 from coreselect.errors import InputError
 from coreselect.subset import Subset
 from coreselect.tuning.estimators import fit_weighted, positive_label, resolve, scores
@@ -53,7 +54,7 @@ def refine(subset: Subset, x: Any, y: Any, x_val: Any, y_val: Any, estimator: An
         raise InputError(f"subset was drawn from {subset.n} examples but x has {pool.n} rows")
     batch = max(1, len(subset) // 10) if batch is None else batch
     for name, v, low in (("batch", batch, 1), ("patience", patience, 1), ("max_rounds", max_rounds, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        if not is_integer(v) or v < low:
             raise InputError(f"{name} must be an integer ≥ {low}, got {v!r}")
     positive = positive_label(pool.labels) if np.unique(pool.labels).size == 2 else None
     rng = np.random.default_rng(seed)

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from coreselect.budget import Budget
+from coreselect.budget import Budget, check_allocation
+from coreselect.checks import is_integer, is_real
 from coreselect.errors import InputError
 from coreselect.geometry.sensitivities import SENSITIVITIES
 from coreselect.methods.coreset import WEIGHTINGS, check_classes, class_scores, sample_coreset
@@ -77,14 +78,15 @@ class TuneTable:
 
 @dataclass(frozen=True)
 class TuneResult:
-    """`best`: the winning coreset over all sizes; `best_by_size`: the winner at each size (by m)."""
+    """`best`: the winning coreset over all sizes; `best_by_size`: the winner at each size (by m);
+    `positive`: the class F1 is computed for in a binary problem (None for macro-F1)."""
 
     best: Subset
     table: TuneTable
     best_by_size: dict[int, Subset]
     best_rows: dict[int, dict[str, Any]]
     seconds: float
-    positive: int | None = field(default=None)
+    positive: Any = field(default=None)
 
 
 def _capped(quotas: np.ndarray, sizes: np.ndarray, total: int) -> tuple[np.ndarray, bool]:
@@ -108,7 +110,7 @@ def _capped(quotas: np.ndarray, sizes: np.ndarray, total: int) -> tuple[np.ndarr
     return base, capped
 
 
-def class_shares(class_sizes: Mapping[int, int], total: int, allocation: Any) -> tuple[dict[int, int], bool]:
+def class_shares(class_sizes: Mapping[Any, int], total: int, allocation: Any) -> tuple[dict[Any, int], bool]:
     """`({class: m_c}, capped)` for one grid allocation value (see module docstring)."""
     labels = list(class_sizes)
     sizes = np.array([class_sizes[c] for c in labels], dtype=np.int64)
@@ -119,7 +121,7 @@ def class_shares(class_sizes: Mapping[int, int], total: int, allocation: Any) ->
             return Budget(total, int(sizes.sum()), "balanced").split(class_sizes), False
         except InputError:
             q = 1.0
-    elif isinstance(allocation, (int, float)) and not isinstance(allocation, bool) and 0 <= allocation <= 1:
+    elif is_real(allocation) and 0 <= allocation <= 1:
         q = float(allocation)
     else:
         raise InputError(f"grid allocation must be 'proportional', 'balanced', a float in [0, 1] or a mapping; "
@@ -136,17 +138,21 @@ def _label(allocation: Any) -> str:
 
 
 def _sizes(sizes: Sequence[float | int], n: int) -> list[int]:
-    """Coreset sizes from ints (sizes) and floats < 1 (fractions of n), duplicates dropped, order kept."""
+    """Coreset sizes from integers (sizes) and floats in (0, 1] (fractions of n: 1.0 is all of n),
+    duplicates dropped, order kept. A float is never a size, not even 500.0 (:mod:`coreselect.checks`)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise InputError(f"sizes must be a sequence of sizes (integers) and fractions (floats in (0, 1]), "
+                         f"got {sizes!r}")
     out = []
     for s in sizes:
-        if isinstance(s, (float, np.floating)) and s < 1:
-            out.append(Budget.from_request(n, fraction=float(s)).total)
-        elif isinstance(s, (float, np.floating)) and float(s).is_integer():
-            out.append(Budget.from_request(n, size=int(s)).total)
-        else:
+        if is_integer(s):
             out.append(Budget.from_request(n, size=s).total)
+        elif is_real(s) and 0 < s <= 1:
+            out.append(Budget.from_request(n, fraction=s).total)
+        else:
+            raise InputError(f"sizes: {s!r} is neither a coreset size (an integer) nor a fraction in (0, 1]")
     if not out:
-        raise InputError("sizes must name at least one coreset size (an int) or fraction (a float < 1)")
+        raise InputError("sizes must name at least one coreset size (an integer) or fraction (in (0, 1])")
     return list(dict.fromkeys(out))
 
 
@@ -161,8 +167,11 @@ def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any,
             raise InputError(f"grid[{key!r}] is empty")
         full[key] = values
     for d in full["deterministic"]:
-        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d <= 1:
+        if not is_real(d) or not 0 <= d <= 1:
             raise InputError(f"grid deterministic values must be in [0, 1], got {d!r}")
+    for a in full["allocation"]:
+        if isinstance(a, Mapping):
+            check_allocation(a)
     for key, valid in (("weighting", WEIGHTINGS), ("sensitivity", SENSITIVITIES)):
         bad = [v for v in full[key] if v not in valid]
         if bad:
@@ -171,13 +180,15 @@ def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any,
 
 
 def check_train_val(x: Any, y: Any, x_val: Any, y_val: Any) -> tuple[Pool, Any, np.ndarray]:
-    """Checked training pool and validation arrays (NaN, shapes, widths, at least two classes)."""
+    """Checked training pool and validation arrays (NaN, shapes, widths, at least two classes); the
+    validation labels come back in the pool's encoding, and a validation class that the training labels
+    lack is an InputError (no F1 could be learnt for it)."""
     pool = Pool.build(x, labels=y)
     check_classes(pool)
     xv = as_float_matrix("validation features", x_val)
-    yv = Pool.build(xv, labels=y_val).labels
-    if yv is None:
+    if y_val is None:
         raise InputError("validation labels are required")
+    yv = pool.encode("validation labels", y_val, xv.shape[0])
     if xv.shape[1] != pool.features.shape[1]:
         raise InputError(f"validation features have {xv.shape[1]} columns but training features have "
                          f"{pool.features.shape[1]}")
@@ -190,19 +201,23 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
     """Grid-search coreset parameters on a validation split (module docstring); returns the best subset.
 
     `estimator`: ``"logreg"`` | ``"linsvm"`` | ``"xgboost"`` or a classifier whose ``fit`` accepts
-    ``sample_weight`` (otherwise InputError). `sizes`: ints (coreset sizes) or floats < 1 (fractions of
-    n). `grid`: overrides of :data:`DEFAULT_GRID` keys.
+    ``sample_weight`` (otherwise InputError). `sizes`: integers (coreset sizes) or floats in (0, 1]
+    (fractions of n; 1.0 is all of n). `grid`: overrides of :data:`DEFAULT_GRID` keys. Labels may be
+    strings or booleans (classes by their values, as in :func:`coreselect.select`); every validation
+    class must occur in the training labels. The winner's weights are those of the ``coreset`` method at
+    its grid point: they sum to n exactly only with ``prop`` weighting
+    (:data:`coreselect.methods.coreset.WEIGHT_TOTAL`); the tuner trains on them normalised to mean 1.
     """
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
     full = check_grid(grid)
     pool, xv, yv = check_train_val(x, y, x_val, y_val)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     ms = _sizes(sizes, pool.n)
     members = pool.members()
     class_sizes = {c: rows.size for c, rows in members.items()}
-    positive = positive_label(pool.labels) if len(members) == 2 else None
+    positive = positive_label(pool.labels) if len(members) == 2 else None  # a code, like the labels
     cache: dict[str, dict[int, np.ndarray]] = {}
     points = list(product(ms, full["sensitivity"], full["allocation"], full["deterministic"], full["weighting"]))
     rows: list[dict[str, Any]] = []
@@ -229,11 +244,11 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
         rank = (metrics["f1"], metrics["balanced_accuracy"])
         if m not in best or rank > best[m][0]:
             params = {"sensitivity": kind, "deterministic": float(d), "weighting": weighting, "lewis_iters": 20,
-                      "allocation": {str(c): k for c, k in shares.items()}}
+                      "allocation": {str(c): k for c, k in shares.items()}, **pool.class_params()}
             best[m] = (rank, dataclasses.replace(subset, method="coreset", params=params, seed=int(seed)), row)
     if not best:
         raise InputError("no grid point was feasible for these sizes; see the allocation values")
     winner = max(best.values(), key=lambda b: b[0])[1]
     return TuneResult(best=winner, table=TuneTable(tuple(rows)), best_by_size={m: b[1] for m, b in best.items()},
                       best_rows={m: b[2] for m, b in best.items()}, seconds=time.perf_counter() - t0,
-                      positive=positive)
+                      positive=None if positive is None else pool.class_name(positive))
