@@ -17,15 +17,23 @@ from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 
+#: Smallest ridge λ relative to the largest ‖g_j‖²: the ridge system's condition number then stays below
+#: 1/√eps (≈ 7·10⁷), where the incremental Cholesky refits keep their precision; with a smaller λ and
+#: more picks than the gradients' rank, the refits lose every digit and overflow.
+RIDGE_FLOOR = float(np.sqrt(np.finfo(np.float64).eps))
+
+
 def omp_select(g: np.ndarray, m: int, lam: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Choose `m` rows of `g` whose weighted sum matches ``b = Σ_i g_i``; return (rows, weights ≥ 0).
 
     Orthogonal matching pursuit: repeatedly add ``argmax_j ⟨g_j, r⟩`` over unchosen rows (ties: lowest
     index) and refit the ridge least squares ``min_w ‖Σ_{j∈S} w_j g_j − b‖² + λ‖w‖²`` (incremental
     Cholesky), r being the residual. The final weights solve the same problem with ``w ≥ 0`` (NNLS on the
-    ridge-augmented system). Time O(m·n·D + m³), memory O(m² + m·D) beyond `g`.
+    ridge-augmented system). λ below ``RIDGE_FLOOR · max_j ‖g_j‖²`` is raised to it (:data:`RIDGE_FLOOR`).
+    Time O(m·n·D + m³), memory O(m² + m·D) beyond `g`.
     """
     g = np.asarray(g, dtype=np.float64)
+    lam = max(lam, RIDGE_FLOOR * float(np.einsum("ij,ij->i", g, g).max(initial=0.0)))
     n = g.shape[0]
     b = g.sum(axis=0)
     chosen = np.empty(m, dtype=np.int64)
