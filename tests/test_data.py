@@ -26,10 +26,10 @@ from coreselect.data.idx import read_idx
 from coreselect.data.libsvm import load_libsvm
 from coreselect.data.split import split_indices
 from coreselect.errors import InputError
+from shared_data import DATA_ROOT
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-HAVE_SHARED = SHARED.is_dir()
-needs_shared = pytest.mark.skipif(not HAVE_SHARED, reason="../shared/data is not present")
+SHARED = DATA_ROOT
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no datasets at {SHARED}")
 
 _IDX_CODES = {
     np.dtype("u1"): 0x08,
@@ -347,9 +347,8 @@ def test_dataset_validates():
 @needs_shared
 @pytest.mark.parametrize(("name", "mean"), [("mnist", 0.1307), ("fashion-mnist", 0.2860)])
 def test_real_mnist_like(name, mean, monkeypatch):
-    monkeypatch.delenv("CORESELECT_DATA", raising=False)
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the default root is ../shared/data from here
-    assert default_data_root() == SHARED.resolve()
+    monkeypatch.setenv("CORESELECT_DATA", str(SHARED))
+    assert default_data_root() == SHARED
     ds = load_dataset(name)
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
     assert ds.x_train.dtype == np.float32 and ds.image_shape == (1, 28, 28)

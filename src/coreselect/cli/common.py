@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from coreselect.budget import Allocation
@@ -49,22 +47,6 @@ def check_output_path(path: str, inputs: Iterable[str | None] = ()) -> Path:
         if spec:
             files += glob.glob(spec) if any(c in spec for c in "*?[") else [spec]
     return check_output(path, files)
-
-
-@contextlib.contextmanager
-def deferred_warnings() -> Iterator[None]:
-    """Hold back the warnings a command emits: shown when it ends, dropped when it fails on bad input,
-    so that a clean error is its one ``error:`` line."""
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            yield
-    except InputError:
-        caught.clear()
-        raise
-    finally:
-        for w in caught:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:

@@ -11,6 +11,7 @@ from coreselect.budget import Budget
 from coreselect.cli.common import check_output_path, parse_allocation, parse_assignments
 from coreselect.errors import InputError
 from coreselect.pool import Pool
+from coreselect.subset import Subset
 
 #: Arrays of a ``--signals-from`` file that are inputs, not signals.
 _NOT_SIGNALS = {"features", "labels", "targets", "x_test", "y_test", "features_test", "labels_test"}
@@ -49,27 +50,51 @@ def _sharded(args: argparse.Namespace) -> bool:
     return args.workers is not None or args.scheduler is not None or glob_or_zarr
 
 
-def _load_inputs(args: argparse.Namespace, sharded: bool = False) -> dict[str, Any]:
+def _bundle_features(bundle: dict[str, Any], method: Any, labels: Any) -> Any:
+    """The features a ``--signals-from`` file supplies to `method`: its penultimate features, or for
+    methods that select on last-layer gradients (craig, gradmatch) those gradients, built from the
+    file's logits, labels and features (CRAIG §3.2)."""
+    if method.embedding != "gradients":
+        return bundle.get("features")
+    lacking = [k for k in ("logits", "features") if k not in bundle] + ([] if labels is not None else ["labels"])
+    if lacking:
+        raise InputError(f"method {method.name!r} selects on last-layer gradient embeddings; the "
+                         f"--signals-from file lacks {', '.join(lacking)} to build them (pass --features "
+                         "with gradient embeddings instead)")
+    from coreselect.geometry.gradients import last_layer_gradients
+
+    return last_layer_gradients(bundle["logits"], labels, bundle["features"])
+
+
+def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -> dict[str, Any]:
+    """The method's inputs from the files named on the command line. A ``--signals-from`` bundle
+    supplies what the method reads and was not given explicitly; its other arrays are left out."""
     from coreselect.data import load_array, load_arrays_npz
 
     bundle = load_arrays_npz(args.signals_from) if args.signals_from else {}
+    uses = method.uses()
+    labels = load_array(args.labels) if args.labels else bundle.get("labels") if "labels" in uses else None
+    targets = load_array(args.targets) if args.targets else bundle.get("targets") if "targets" in uses else None
     if sharded:
         if not args.features:
             raise InputError("--features is required with --workers or --scheduler")
         from coreselect.distributed import open_features
 
         features = open_features(args.features, column=args.key)
+    elif args.features:
+        features = load_array(args.features, key=args.key)
     else:
-        features = load_array(args.features, key=args.key) if args.features else bundle.get("features")
+        features = _bundle_features(bundle, method, labels) if bundle else None
     if features is None:
         raise InputError("--features is required (or a --signals-from file that holds 'features')")
-    signals = {k: v for k, v in bundle.items() if k not in _NOT_SIGNALS and getattr(v, "ndim", 0) == 1}
+    signals = {k.lower(): v for k, v in bundle.items()
+               if k not in _NOT_SIGNALS and getattr(v, "ndim", 0) == 1 and k.lower() in uses}
     for name, path in parse_assignments(args.signal, "--signal").items():
         signals[name] = load_array(path)
     return {
         "features": features,
-        "labels": load_array(args.labels) if args.labels else bundle.get("labels"),
-        "targets": load_array(args.targets) if args.targets else bundle.get("targets"),
+        "labels": labels,
+        "targets": targets,
         "signals": signals,
         "oracle": load_array(args.oracle).reshape(-1) if args.oracle else None,
     }
@@ -81,26 +106,36 @@ def run(args: argparse.Namespace) -> int:
     params = {k: registry.parse_param(args.method, k, v) for k, v in parse_assignments(args.param, "--param").items()}
     method = registry.make(args.method, params)
     if _sharded(args):
-        return _run_sharded(args, out, params)
-    inputs = _load_inputs(args)
+        return _run_sharded(args, out, method, params)
+    inputs = _load_inputs(args, method)
     pool = Pool.build(**inputs)
     budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
                                  allocation=parse_allocation(args.allocation))
+    api.check_inputs(method, pool)
+    api.warn_unused(method, pool)
     subset = api.run(method, pool, budget, args.seed)
     subset.save(out)
-    print(f"selected {len(subset)} of {pool.n} with {args.method} -> {out}")
+    print(f"selected {_size_text(subset, budget.total)} with {args.method} -> {out}")
     return 0
 
 
-def _run_sharded(args: argparse.Namespace, out: Path, params: dict[str, Any]) -> int:
+def _size_text(subset: Subset, requested: int) -> str:
+    """``167 of 1797``, and why when a sampling method returns fewer distinct rows than it drew."""
+    text = f"{len(subset)} of {subset.n}"
+    if len(subset) < requested:
+        text += f" ({requested} draws, {len(subset)} distinct: repeats merged into their weights)"
+    return text
+
+
+def _run_sharded(args: argparse.Namespace, out: Path, method: Any, params: dict[str, Any]) -> int:
     """Open the shards (headers checked), then select on the requested Dask cluster."""
     from coreselect.distributed import connect, select
 
-    inputs = _load_inputs(args, sharded=True)
-    n = int(inputs["features"].array.shape[0])
+    inputs = _load_inputs(args, method, sharded=True)
     with connect(workers=args.workers, scheduler=args.scheduler, memory_limit=args.worker_memory):
         subset = select(args.method, fraction=args.fraction, size=args.size,
                         allocation=parse_allocation(args.allocation), seed=args.seed, **inputs, **params)
     subset.save(out)
-    print(f"selected {len(subset)} of {n} with {args.method} -> {out}")
+    total = Budget.from_request(subset.n, fraction=args.fraction, size=args.size).total
+    print(f"selected {_size_text(subset, total)} with {args.method} -> {out}")
     return 0
