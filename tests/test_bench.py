@@ -22,7 +22,8 @@ from coreselect.errors import InputError  # noqa: E402
 
 def _config(out: Path, **kw) -> BenchConfig:
     base = dict(dataset="four-moons", protocol="oneshot", out=out, methods=("uniform", "moderate"),
-                fractions=(0.1,), seeds=2, epochs=2, device="cpu", options={"train_size": "600"})
+                fractions=(0.1,), seeds=2, epochs=2, device="cpu",
+                options={"train_size": "600", "proxy_epochs": "2"})
     return BenchConfig(**{**base, **kw})
 
 
@@ -49,6 +50,8 @@ def test_oneshot_records_every_run(finished):
     for r in records:
         assert 0 <= r["metrics"]["test_accuracy"] <= 1
         assert r["key"]["transform"] == "train_size=600" and r["key"]["data_seed"] == r["key"]["seed"]
+        assert r["key"]["subset_budget"] == "steps" and r["steps"] == 2 * 5  # as many steps as 2 epochs of 600
+        assert r["metrics"]["final_train_loss"] > 0
         if r["key"]["method"] == "full":
             assert set(r["timings"]) == {"signal", "train_full"} and r["size"] == 600
         else:
@@ -162,7 +165,9 @@ def test_methods_needing_missing_inputs_are_skipped_with_reason(tmp_path):
         (dict(options={"colour": "red"}), "has no option colour"),
         (dict(options={"noise": "1.5"}), "noise"),
         (dict(options={"train_size": "100000"}), "train_size"),
-        (dict(options={"subset_epochs": "3", "iterations_matched": "true"}), "not both"),
+        (dict(options={"subset_epochs": "3", "subset_budget": "epochs"}), "not both"),
+        (dict(options={"subset_budget": "minutes"}), "subset_budget must be one of steps, epochs"),
+        (dict(options={"feature_epoch": "3", "proxy_epochs": "2"}), "feature_epoch must be in [1, 2]"),
         (dict(model="cnn"), "needs image input"),
     ],
 )
@@ -199,3 +204,18 @@ def test_methods_default_to_the_protocol_s_own(tmp_path):
     assert with_default_methods(config).methods == ("moderate:per_class=true",)
     with pytest.raises(InputError, match="--methods is required for the 'oneshot' protocol"):
         with_default_methods(BenchConfig(dataset="digits", protocol="oneshot", out=tmp_path, methods=()))
+
+
+def test_subset_budget_steps_trains_subsets_as_long_as_the_full_model(tmp_path):
+    """At 10% of digits, `steps` gives the subset model the full model's SGD steps, `epochs` its epochs."""
+    steps = {}
+    for budget in ("steps", "epochs"):
+        out = tmp_path / budget
+        run_bench(BenchConfig(dataset="digits", protocol="oneshot", out=out, methods=("uniform",), fractions=(0.1,),
+                              seeds=1, epochs=3, device="cpu", options={"subset_budget": budget,
+                                                                        "proxy_epochs": "3"}))
+        records = {r["key"]["method"]: r for r in _records(out)}
+        assert records["uniform"]["key"]["subset_budget"] == budget
+        steps[budget] = (records["full"]["steps"], records["uniform"]["steps"])
+    full = 3 * 12  # 1,437 rows in batches of 128: 12 steps per epoch
+    assert steps["steps"] == (full, 3 * 12) and steps["epochs"] == (full, 3 * 2)  # 144 rows: 2 steps per epoch

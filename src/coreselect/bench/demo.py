@@ -55,8 +55,8 @@ class DemoResult:
         lines.insert(len(lines) - 1, "-" * len(lines[0]))
         winners = ", ".join(f"{f:.0%}: {best[f]}" for f in self.fractions)
         lines += ["", f"* best mean accuracy in the column ({winners})",
-                  "± 0.000: the same accuracy for every seed (a deterministic method picks the same subset "
-                  "whatever the seed)"]
+                  ("± 0.000: the same accuracy for every seed (a deterministic method picks the same subset "
+                   "whatever the seed)")]
         return "\n".join(lines)
 
 

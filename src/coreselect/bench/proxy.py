@@ -114,14 +114,15 @@ class Recipe:
         resolve_device(self.device)
 
 
-SIGNALS = ("el2n", "forgetting", "aum", "grand", "loss")
+SIGNALS = ("el2n", "forgetting", "aum", "aum_prob", "grand", "loss")
 
 
 @dataclass(frozen=True, eq=False)
 class ProxyRun:
-    """What the proxy yields: per-example `signals`, penultimate `features (n, d)`, last-epoch
-    `logits (n, C)` on the training set, the same two on the test set, its test accuracy and its
-    training time in seconds (recorder passes included)."""
+    """What the proxy yields: per-example `signals`, penultimate `features (n, d)` and `logits (n, C)`
+    of the training set at the feature epoch, the final model's features and logits of the test set, its
+    test accuracy, its training time in seconds (recorder passes included) and its final-epoch
+    training loss."""
 
     signals: dict[str, np.ndarray]
     features: np.ndarray
@@ -130,25 +131,27 @@ class ProxyRun:
     logits_test: np.ndarray
     test_accuracy: float
     seconds: float
+    train_loss: float
 
     def save(self, path: Path) -> None:
         """Atomic ``.npz`` (temp file + rename)."""
         arrays = {**self.signals, "features": self.features, "logits": self.logits,
                   "features_test": self.features_test, "logits_test": self.logits_test,
-                  "test_accuracy": np.float64(self.test_accuracy), "seconds": np.float64(self.seconds)}
+                  "test_accuracy": np.float64(self.test_accuracy), "seconds": np.float64(self.seconds),
+                  "train_loss": np.float64(self.train_loss)}
         write_npz(path, arrays)
 
     @classmethod
     def load_cached(cls, path: Path) -> ProxyRun | None:
         """The run saved at `path`, or None when there is none or it is torn (it is then retrained)."""
         z = read_cache(path, (*SIGNALS, "features", "logits", "features_test", "logits_test", "test_accuracy",
-                              "seconds"))
+                              "seconds", "train_loss"))
         if z is None:
             return None
         return cls(
             signals={k: z[k] for k in SIGNALS}, features=z["features"], logits=z["logits"],
             features_test=z["features_test"], logits_test=z["logits_test"],
-            test_accuracy=float(z["test_accuracy"]), seconds=float(z["seconds"]),
+            test_accuracy=float(z["test_accuracy"]), seconds=float(z["seconds"]), train_loss=float(z["train_loss"]),
         )
 
 
@@ -167,23 +170,31 @@ def read_cache(path: Path, names: Iterable[str]) -> dict[str, np.ndarray] | None
         return None
 
 
-def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | None = None) -> ProxyRun:
+def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | None = None,
+                feature_epoch: int | None = None) -> ProxyRun:
     """Train `recipe` on the whole training set, recording dynamics after every epoch.
 
-    EL2N averages the first ``el2n_epochs`` epochs (default ``min(10, epochs)``, the BOSS/CCS setting);
-    the other signals use every epoch (METHODS.md, Signals).
+    As the BOSS and CCS evaluations do (METHODS.md, Signals): EL2N averages the first ``el2n_epochs``
+    epochs (default ``min(10, epochs)``); the penultimate features and the logits (for gradient
+    embeddings) are those of epoch ``feature_epoch`` (1-based, default ``min(10, epochs)``); AUM,
+    aum_prob and forgetting use every epoch; GraNd and loss the last.
     """
     from coreselect.signals import DynamicsRecorder
     from coreselect.train import fit, predict
 
     window = el2n_epochs or min(10, recipe.epochs)
-    recorder = DynamicsRecorder(data.n, data.num_classes, epochs=window, keep_features=False)
+    at = feature_epoch or min(10, recipe.epochs)
+    if not 1 <= at <= recipe.epochs:
+        raise InputError(f"feature_epoch must be in [1, {recipe.epochs}] (the proxy's epochs), got {at}")
+    recorder = DynamicsRecorder(data.n, data.num_classes, epochs=window, features_epoch=at - 1, keep_logits=True)
     model = recipe.build(data, seed)
     start = time.perf_counter()
-    fit(model, recipe.inputs(data, data.x_train), data.y_train, recipe.config(seed), recorder=recorder)
+    run = fit(model, recipe.inputs(data, data.x_train), data.y_train, recipe.config(seed), recorder=recorder)
     seconds = time.perf_counter() - start
     signals = recorder.result()
-    logits, features = predict(model, recipe.inputs(data, data.x_train), device=recipe.device, return_features=True)
+    if "features" not in signals:
+        raise InputError(f"model {recipe.model!r} exposes no penultimate features (features/head)")
+    features, logits = signals["features"], signals["logits"]
     logits_test, features_test = predict(
         model, recipe.inputs(data, data.x_test), device=recipe.device, return_features=True
     )
@@ -195,27 +206,37 @@ def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | N
         logits_test=np.ascontiguousarray(logits_test, dtype=np.float32),
         test_accuracy=float(np.mean(logits_test.argmax(axis=1) == data.y_test)),
         seconds=seconds,
+        train_loss=run.train_loss[-1],
     )
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One model trained by :func:`train_subset`: test accuracy after its final epoch (never the best
+    epoch), training seconds, the SGD steps taken and the final epoch's (weighted) training loss."""
+
+    accuracy: float
+    seconds: float
+    steps: int
+    train_loss: float
 
 
 def train_subset(
     data: BenchData, recipe: Recipe, seed: int, rows: np.ndarray | None = None,
     weights: np.ndarray | None = None, epochs: int | None = None,
-) -> tuple[float, float]:
-    """Train a fresh model on training `rows` (all when None) with per-example `weights`.
-
-    Returns the test accuracy of the model after its final epoch (never the best epoch) and the
-    training time in seconds.
-    """
-    from coreselect.train import accuracy, fit
+) -> Trained:
+    """Train a fresh model on training `rows` (all when None) with per-example `weights` for `epochs`
+    (default the recipe's)."""
+    from coreselect.train import accuracy, fit, steps_per_epoch
 
     x, y = (data.x_train, data.y_train) if rows is None else (data.x_train[rows], data.y_train[rows])
     model = recipe.build(data, seed)
+    config = recipe.config(seed, epochs)
     start = time.perf_counter()
-    fit(model, recipe.inputs(data, x), y, recipe.config(seed, epochs), sample_weight=weights)
+    run = fit(model, recipe.inputs(data, x), y, config, sample_weight=weights)
     seconds = time.perf_counter() - start
     acc = accuracy(model, recipe.inputs(data, data.x_test), data.y_test, device=recipe.device)
-    return acc, seconds
+    return Trained(acc, seconds, config.epochs * steps_per_epoch(y.shape[0], config.batch_size), run.train_loss[-1])
 
 
 def cache_name(fields: dict[str, Any]) -> str:

@@ -171,10 +171,21 @@ def _settings(records: Iterable[dict[str, Any]]) -> list[_Setting]:
     return [groups[f] for f in sorted(groups)]
 
 
+#: What the oneshot protocol's subset-training budget means, for the report's caption.
+_BUDGET_CAPTIONS = {
+    "steps": "Subset models take as many SGD steps as the full-data model (`subset_budget=steps`).",
+    "epochs": "Subset models train for as many epochs as the full-data model (`subset_budget=epochs`).",
+}
+
+
 def markdown(settings: list[_Setting]) -> str:
     out = ["# Benchmark report", ""]
     for s in settings:
         out += [f"## {s.title()}", ""]
+        budget = dict(s.fields).get("subset_budget")
+        if budget is not None:
+            out += [_BUDGET_CAPTIONS.get(json.loads(budget), f"Subset models: {json.loads(budget)}.") + " "
+                    "Accuracy is the test accuracy after the final epoch.", ""]
         for name in s.names("metrics"):
             out += s.table("metrics", name) + [""]
         shared = {name: v for name in s.names("timings") if (v := s.shared(name)) is not None}

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="mlp, cnn or resnet18 (default: per dataset)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="protocol option, e.g. noise=0.4, imbalance=10, train_size=5000, subset_epochs=20")
+                   help="protocol option, e.g. noise=0.4, imbalance=10, train_size=5000, subset_budget=epochs")
     p.add_argument("--data-root", help="directory holding the dataset folders (default: ../shared/data "
                                        "or $CORESELECT_DATA)")
     p.add_argument("--out", required=True, help="output directory (created; reused to resume)")

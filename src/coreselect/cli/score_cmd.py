@@ -1,10 +1,10 @@
 """``coreselect score``: train the reference proxy on a dataset and write its signals to one ``.npz``.
 
 The file holds, for the (possibly transformed, see ``--option``) training set of ``n`` rows:
-``el2n``, ``forgetting``, ``aum``, ``grand``, ``loss`` as ``(n,)`` float64 (one per signal, under its
-name); ``features`` ``(n, d)`` float32 penultimate activations and ``logits`` ``(n, C)`` float32 after
-the last epoch; ``labels`` ``(n,)`` int64 (the labels trained on); and for the test set
-``features_test``, ``logits_test``, ``labels_test``. ``coreselect select METHOD --signals-from FILE``
+``el2n``, ``forgetting``, ``aum``, ``aum_prob``, ``grand``, ``loss`` as ``(n,)`` float64 (one per signal,
+under its name); ``features`` ``(n, d)`` float32 penultimate activations and ``logits`` ``(n, C)`` float32
+at epoch ``feature_epoch`` (default ``min(10, epochs)``); ``labels`` ``(n,)`` int64 (the labels trained on); and for the test set
+``features_test``, ``logits_test``, ``labels_test`` of the final model. ``coreselect select METHOD --signals-from FILE``
 reads the 1-D arrays as signals and ``features``/``labels`` as its inputs. The proxy is trained as the
 oneshot bench trains it (same defaults, same seeding).
 """
@@ -18,7 +18,7 @@ from coreselect.cli.common import check_output_path, parse_assignments
 from coreselect.errors import InputError
 
 #: ``--option`` keys score accepts (the proxy's training and the data transforms).
-OPTIONS = ("lr", "batch_size", "augment", "el2n_epochs", "noise", "imbalance", "train_size", "data_seed")
+OPTIONS = ("lr", "batch_size", "augment", "el2n_epochs", "feature_epoch", "noise", "imbalance", "train_size", "data_seed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     data = datasets.prepare(datasets.load(args.dataset, args.data_root), settings.transforms, args.seed)
     recipe = settings.recipe(data, config)
     recipe.check(data)
-    proxy = train_proxy(data, recipe, args.seed, settings.el2n_epochs)
+    proxy = train_proxy(data, recipe, args.seed, settings.el2n_epochs, settings.feature_epoch)
     write_npz(out, {
         **proxy.signals, "features": proxy.features, "logits": proxy.logits, "labels": data.y_train,
         "features_test": proxy.features_test, "logits_test": proxy.logits_test, "labels_test": data.y_test,

@@ -7,7 +7,15 @@
 
 from coreselect.train.adapters import WeightedSubset, weighted_sampler
 from coreselect.train.augment import random_crop_flip
-from coreselect.train.loop import FitResult, TrainConfig, accuracy, fit, predict, resolve_device
+from coreselect.train.loop import (
+    FitResult,
+    TrainConfig,
+    accuracy,
+    fit,
+    predict,
+    resolve_device,
+    steps_per_epoch,
+)
 from coreselect.train.models import MLP, MODEL_NAMES, ResNet18, SmallCNN, build_model
 
 __all__ = [
@@ -24,5 +32,6 @@ __all__ = [
     "predict",
     "random_crop_flip",
     "resolve_device",
+    "steps_per_epoch",
     "weighted_sampler",
 ]

@@ -134,6 +134,11 @@ def _forward(model: nn.Module, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return model(xb), None
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """SGD steps :func:`fit` takes per epoch on `n` examples (a last batch of one joins the previous)."""
+    return sum(1 for _ in _batches(n, batch_size))
+
+
 def _batches(n: int, size: int) -> Iterator[slice]:
     """Consecutive slices of `size`; a last batch of one example joins the previous one (BatchNorm
     cannot train on a single example)."""
@@ -265,8 +270,7 @@ def fit(
         )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)
-    batches_per_epoch = sum(1 for _ in _batches(n, config.batch_size))
-    steps = max(1, config.epochs * batches_per_epoch)
+    steps = max(1, config.epochs * steps_per_epoch(n, config.batch_size))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         (lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))

@@ -3,9 +3,10 @@
 Per seed ``s``:
 
 1. prepare the data (:mod:`coreselect.bench.datasets`: transforms seeded by ``data_seed``, default ``s``);
-2. train the proxy (``--model``, ``proxy_epochs``) on the whole training set with a
-   :class:`~coreselect.signals.DynamicsRecorder`: signals el2n/forgetting/aum/grand/loss, penultimate
-   features and last-epoch logits (timing ``signal``). It is cached in ``DIR/cache/`` so a resumed or
+2. train the proxy (``--model``, ``proxy_epochs``, by default ``max(10, --epochs)``) on the whole
+   training set with a :class:`~coreselect.signals.DynamicsRecorder`, as the BOSS and CCS evaluations
+   do: EL2N over the first 10 epochs (``el2n_epochs``), penultimate features and logits from epoch 10
+   (``feature_epoch``), AUM, aum_prob and forgetting over every epoch (timing ``signal``). It is cached in ``DIR/cache/`` so a resumed or
    extended bench reuses it;
 3. the full-data reference (method ``full``, timing ``train_full``): when the proxy is trained exactly
    as the reference would be (``proxy_epochs`` equal to ``--epochs``), the proxy *is* the reference and
@@ -18,14 +19,21 @@ Per seed ``s``:
    this protocol does not provide (regression targets, an oracle), or that refuse the budget, are
    recorded as skipped with the reason.
 
-Subset training uses the same number of epochs as full training (so 1% of the data gets 1% of the
-SGD steps, as in the BOSS and CCS evaluations); ``--option subset_epochs=K`` sets it, and
-``--option iterations_matched=true`` gives each subset ``round(epochs · n / m)`` epochs, the same
-number of steps as full training. Per-dataset defaults of model, epochs and learning rate are the
-table of :mod:`coreselect.bench.proxy`.
+**Subset training budget** (``--option subset_budget``; METHODS.md, Protocols): a subset model must be
+trained to convergence, or no method can be told apart from random.
 
-Metrics: ``test_accuracy``; with label noise also ``noisy_fraction`` (share of the subset whose label
-was flipped). Records also hold the subset's size and SHA-256 (indices and weights), so two runs can
+- ``steps`` (default; the CCS convention of a fixed iteration budget): every subset model takes as many
+  SGD steps as the full-data model, i.e. ``round(epochs · steps_per_epoch(n) / steps_per_epoch(m))``
+  epochs on its m examples;
+- ``epochs`` (the BOSS convention): as many epochs as the full-data model, which must itself be trained
+  to convergence (choose ``--epochs`` accordingly);
+- ``--option subset_epochs=K`` fixes K epochs instead.
+
+Per-dataset defaults of model, epochs and learning rate are the table of :mod:`coreselect.bench.proxy`.
+
+Metrics: ``test_accuracy`` and ``final_train_loss`` (the subset model's weighted training loss in its
+last epoch); with label noise also ``noisy_fraction`` (share of the subset whose label was flipped).
+Every record holds ``steps``, the SGD steps its model took, and its key the ``subset_budget``. Records also hold the subset's size and SHA-256 (indices and weights), so two runs can
 be compared for identical subsets.
 """
 
@@ -41,7 +49,15 @@ import numpy as np
 from coreselect import api
 from coreselect.bench import datasets
 from coreselect.bench.config import BenchConfig, option_number
-from coreselect.bench.proxy import ProxyRun, Recipe, cache_name, defaults_for, train_proxy, train_subset
+from coreselect.bench.proxy import (
+    SIGNALS,
+    ProxyRun,
+    Recipe,
+    cache_name,
+    defaults_for,
+    train_proxy,
+    train_subset,
+)
 from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore
 from coreselect.budget import Budget
@@ -55,12 +71,15 @@ OPTIONS: dict[str, str] = {
     "lr": "learning rate (default: the per-dataset table)",
     "batch_size": "training batch size (default 128)",
     "augment": "random crop + flip for image models (true/false, default false)",
-    "proxy_epochs": "epochs of the signal proxy (default: --epochs)",
+    "proxy_epochs": "epochs of the signal proxy (default: max(10, --epochs))",
     "el2n_epochs": "epochs EL2N averages over (default: min(10, proxy epochs))",
-    "subset_epochs": "epochs of subset training (default: --epochs)",
-    "iterations_matched": "true: subset training gets epochs·n/m epochs (as many steps as full training)",
+    "feature_epoch": "proxy epoch whose features and logits the methods see (default: min(10, proxy epochs))",
+    "subset_budget": "steps (default: as many SGD steps as full training) or epochs (as many epochs)",
+    "subset_epochs": "a fixed number of subset-training epochs instead of subset_budget",
     **datasets.DATA_OPTIONS,
 }
+
+SUBSET_BUDGETS = ("steps", "epochs")
 
 #: Inputs a method may need that this protocol never provides.
 _NOT_PROVIDED = {"targets": "regression targets", "oracle": "a loss oracle"}
@@ -84,8 +103,9 @@ class Settings:
     augment: bool = False
     proxy_epochs: int | None = None
     el2n_epochs: int | None = None
+    feature_epoch: int | None = None
+    subset_budget: str = "steps"
     subset_epochs: int | None = None
-    iterations_matched: bool = False
 
     @classmethod
     def parse(cls, config: BenchConfig) -> Settings:
@@ -97,12 +117,20 @@ class Settings:
             augment=_flag(o.get("augment", "false"), "augment"),
             proxy_epochs=option_number(o, "proxy_epochs", int, low=0, above=True),
             el2n_epochs=option_number(o, "el2n_epochs", int, low=0, above=True),
+            feature_epoch=option_number(o, "feature_epoch", int, low=0, above=True),
+            subset_budget=o.get("subset_budget", "steps"),
             subset_epochs=option_number(o, "subset_epochs", int, low=0, above=True),
-            iterations_matched=_flag(o.get("iterations_matched", "false"), "iterations_matched"),
         )
-        if settings.subset_epochs is not None and settings.iterations_matched:
-            raise InputError("give --option subset_epochs or iterations_matched=true, not both")
+        if settings.subset_budget not in SUBSET_BUDGETS:
+            raise InputError(f"--option subset_budget must be one of {', '.join(SUBSET_BUDGETS)}, "
+                             f"got {settings.subset_budget!r}")
+        if settings.subset_epochs is not None and "subset_budget" in o:
+            raise InputError("give --option subset_epochs or subset_budget, not both")
         return settings
+
+    def budget_label(self) -> str:
+        """The subset-training convention as recorded in every key: steps, epochs or epochs=K."""
+        return self.subset_budget if self.subset_epochs is None else f"epochs={self.subset_epochs}"
 
     def recipe(self, data: datasets.BenchData, config: BenchConfig) -> Recipe:
         d = defaults_for(data)
@@ -135,13 +163,11 @@ class _Seed:
                  seed: int):
         self.config, self.settings, self.store, self.data, self.seed = config, settings, store, data, seed
         self.recipe = settings.recipe(data, config)
-        self.proxy_recipe = Recipe(**{**asdict(self.recipe), "epochs": settings.proxy_epochs or self.recipe.epochs})
-        self.subset_epochs: int | str = (
-            "matched" if settings.iterations_matched else settings.subset_epochs or self.recipe.epochs
-        )
+        proxy_epochs = settings.proxy_epochs or max(10, self.recipe.epochs)
+        self.proxy_recipe = Recipe(**{**asdict(self.recipe), "epochs": proxy_epochs})
         self.common = {
             "protocol": "oneshot", "dataset": data.name, "model": self.recipe.model, "epochs": self.recipe.epochs,
-            "proxy_epochs": self.proxy_recipe.epochs, "subset_epochs": self.subset_epochs, "lr": self.recipe.lr,
+            "proxy_epochs": proxy_epochs, "subset_budget": settings.budget_label(), "lr": self.recipe.lr,
             "batch_size": self.recipe.batch_size, "augment": self.recipe.augment, "transform": data.transform,
             "data_seed": data.data_seed, "seed": seed,
         }
@@ -156,9 +182,10 @@ class _Seed:
         if self._proxy is None:
             from coreselect.train import resolve_device
 
-            fields = {k: v for k, v in self.common.items() if k not in ("subset_epochs", "protocol")}
+            fields = {k: v for k, v in self.common.items() if k not in ("subset_budget", "protocol")}
             fields.update(proxy=asdict(self.proxy_recipe), el2n_epochs=self.settings.el2n_epochs,
-                          device=resolve_device(self.recipe.device).type)
+                          feature_epoch=self.settings.feature_epoch, device=resolve_device(self.recipe.device).type,
+                          signals=SIGNALS)
             path = self.store.dir / "cache" / cache_name(fields)
             self._proxy = ProxyRun.load_cached(path)
             if self._proxy is not None:
@@ -166,7 +193,8 @@ class _Seed:
             else:
                 log.info("seed %d: training the proxy (%s, %d epochs, n=%d)", self.seed, self.proxy_recipe.model,
                          self.proxy_recipe.epochs, self.data.n)
-                self._proxy = train_proxy(self.data, self.proxy_recipe, self.seed, self.settings.el2n_epochs)
+                self._proxy = train_proxy(self.data, self.proxy_recipe, self.seed, self.settings.el2n_epochs,
+                                          self.settings.feature_epoch)
                 path.parent.mkdir(exist_ok=True)
                 self._proxy.save(path)
                 log.info("seed %d: proxy test accuracy %.4f (%.1f s)", self.seed, self._proxy.test_accuracy,
@@ -192,14 +220,30 @@ class _Seed:
         key = self.key("full", "fraction", 1.0)
         if self.store.done(key):
             return
+        from coreselect.train import steps_per_epoch
+
         p = self.proxy
+        steps = self.recipe.epochs * steps_per_epoch(self.data.n, self.recipe.batch_size)
         if self.proxy_recipe == self.recipe:
-            acc, seconds, metrics = p.test_accuracy, p.seconds, {"test_accuracy": p.test_accuracy}
+            acc, seconds, loss = p.test_accuracy, p.seconds, p.train_loss
+            metrics = {"test_accuracy": acc, "final_train_loss": loss}
         else:
-            acc, seconds = train_subset(self.data, self.recipe, self.seed)
-            metrics = {"test_accuracy": acc, "proxy_test_accuracy": p.test_accuracy}
-        self.store.append(key, metrics, {"signal": p.seconds, "train_full": seconds}, size=self.data.n)
+            full = train_subset(self.data, self.recipe, self.seed)
+            acc, seconds = full.accuracy, full.seconds
+            metrics = {"test_accuracy": acc, "final_train_loss": full.train_loss, "proxy_test_accuracy": p.test_accuracy}
+        self.store.append(key, metrics, {"signal": p.seconds, "train_full": seconds}, size=self.data.n, steps=steps)
         log.info("seed %d: full data: test accuracy %.4f (%.1f s)", self.seed, acc, seconds)
+
+    def subset_epochs(self, m: int) -> int:
+        """Epochs of a subset model on m examples under the bench's subset-training budget."""
+        from coreselect.train import steps_per_epoch
+
+        if self.settings.subset_epochs is not None:
+            return self.settings.subset_epochs
+        if self.settings.subset_budget == "epochs":
+            return self.recipe.epochs
+        full = self.recipe.epochs * steps_per_epoch(self.data.n, self.recipe.batch_size)
+        return max(1, round(full / steps_per_epoch(m, self.recipe.batch_size)))
 
     def run_method(self, spec: MethodSpec, kind: str, budget: float) -> None:
         key = self.key(spec.label, kind, budget)
@@ -221,17 +265,16 @@ class _Seed:
             log.info("seed %d: %s at %s skipped: %s", self.seed, spec.label, budget, exc)
             return
         m = len(subset)
-        epochs = (max(1, round(self.recipe.epochs * pool.n / m)) if self.subset_epochs == "matched"
-                  else int(self.subset_epochs))
-        acc, seconds = train_subset(self.data, self.recipe, self.seed, subset.indices, subset.weights, epochs)
-        metrics = {"test_accuracy": acc}
+        trained = train_subset(self.data, self.recipe, self.seed, subset.indices, subset.weights,
+                               self.subset_epochs(m))
+        metrics = {"test_accuracy": trained.accuracy, "final_train_loss": trained.train_loss}
         if self.data.noisy is not None:
             metrics["noisy_fraction"] = float(self.data.noisy[subset.indices].mean())
-        timings = {"select": subset.timings["select"], "signal": self.proxy.seconds, "train_subset": seconds}
-        self.store.append(key, metrics, timings, size=m, subset_sha256=subset_digest(subset),
+        timings = {"select": subset.timings["select"], "signal": self.proxy.seconds, "train_subset": trained.seconds}
+        self.store.append(key, metrics, timings, size=m, steps=trained.steps, subset_sha256=subset_digest(subset),
                           n_queries=subset.n_queries, params=subset.params)
-        log.info("seed %d: %s at %s (m=%d): test accuracy %.4f (select %.2f s, train %.1f s)", self.seed,
-                 spec.label, budget, m, acc, timings["select"], seconds)
+        log.info("seed %d: %s at %s (m=%d, %d steps): test accuracy %.4f (select %.2f s, train %.1f s)", self.seed,
+                 spec.label, budget, m, trained.steps, trained.accuracy, timings["select"], trained.seconds)
 
 
 def run(config: BenchConfig, store: ResultStore) -> None:
@@ -246,6 +289,9 @@ def run(config: BenchConfig, store: ResultStore) -> None:
         if seed == 0:  # checks that need the prepared data, before any training
             state.recipe.check(data)
             state.proxy_recipe.check(data)
+            if (settings.feature_epoch or 0) > state.proxy_recipe.epochs:
+                raise InputError(f"feature_epoch must be in [1, {state.proxy_recipe.epochs}] (the proxy's epochs), "
+                                 f"got {settings.feature_epoch}")
             too_big = [s for kind, s in budgets if kind == "size" and s > data.n]
             if too_big:
                 raise InputError(f"sizes {too_big} exceed the {data.n} training examples")

@@ -247,16 +247,16 @@ class _Seed:
                  timings["total"])
 
     def _erm(self) -> tuple[dict, dict, dict]:
-        acc, seconds = train_subset(self.data, self.recipe, self.seed)
-        return {"test_accuracy": acc}, {"train_full": seconds}, {"size": self.data.n}
+        full = train_subset(self.data, self.recipe, self.seed)
+        return {"test_accuracy": full.accuracy}, {"train_full": full.seconds}, {"size": self.data.n}
 
     def _cerm(self) -> tuple[dict, dict, dict]:
         (subset, select_s), (_, feature_s) = self.coreset(), self.features()
-        acc, seconds = train_subset(self.data, self.recipe, self.seed, subset.indices, None, self.s.coreset_epochs)
-        metrics = {"test_accuracy": acc}
+        trained = train_subset(self.data, self.recipe, self.seed, subset.indices, None, self.s.coreset_epochs)
+        metrics = {"test_accuracy": trained.accuracy}
         if self.data.noisy is not None:
             metrics["noisy_fraction"] = float(self.data.noisy[subset.indices].mean())
-        timings = {"features": feature_s, "select": select_s, "train_subset": seconds}
+        timings = {"features": feature_s, "select": select_s, "train_subset": trained.seconds}
         return metrics, timings, {"size": len(subset)}
 
     def _cwerm(self) -> tuple[dict, dict, dict]:
