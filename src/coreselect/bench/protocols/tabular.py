@@ -163,7 +163,8 @@ def run(config: BenchConfig, store: ResultStore) -> None:
             for spec in specs:
                 if not store.done(keys[spec.label, f]):
                     t0 = time.perf_counter()
-                    sub = coreselect.select(spec.name, features=x_tr, labels=y_tr, size=m, seed=seed, **spec.params)
+                    labels = y_tr if "labels" in spec.make().uses() else None  # no warning for unused labels
+                    sub = coreselect.select(spec.name, features=x_tr, labels=labels, size=m, seed=seed, **spec.params)
                     _evaluate(store, keys[spec.label, f], est, train, test, positive, sub,
                               {"select": time.perf_counter() - t0})
             todo = [a for a in ("tuned", "tuned+active") if (a, f) in keys and not store.done(keys[a, f])]
