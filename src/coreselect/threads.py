@@ -23,6 +23,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from coreselect.errors import InputError
 
@@ -64,6 +65,22 @@ def threads_for(work: int | None) -> int:
     return default_threads()
 
 
+_CONTROLLER: tuple[int, Any] | None = None
+
+
+def _controller() -> Any:
+    """A ``threadpoolctl.ThreadpoolController`` of the thread pools loaded so far. Finding them scans
+    every shared library of the process (milliseconds), so the controller is kept and rebuilt only
+    after more modules were imported (a new one may have brought a new pool: faiss, torch)."""
+    global _CONTROLLER
+    if _CONTROLLER is None or _CONTROLLER[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()
+        _CONTROLLER = (len(sys.modules), controller)
+    return _CONTROLLER[1]
+
+
 @contextlib.contextmanager
 def limit(threads: int | None = None, work: int | None = None) -> Iterator[int]:
     """Run the block with BLAS, OpenMP (faiss) and torch limited to `threads` CPU threads.
@@ -72,14 +89,12 @@ def limit(threads: int | None = None, work: int | None = None) -> Iterator[int]:
     it is already imported (it is never imported here). Yields the count used; restores the previous
     counts on exit.
     """
-    from threadpoolctl import threadpool_limits
-
     count = threads_for(work) if threads is None else threads
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InputError(f"threads must be a positive integer, got {count!r}")
     torch = sys.modules.get("torch")
     torch_before = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=count):
+    with _controller().limit(limits=count):
         if torch is not None:
             torch.set_num_threads(count)
         try:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from coreselect.errors import InputError
 
@@ -93,6 +91,8 @@ class Fitted:
 
 def fit_weighted(estimator: Any, x: Any, y: np.ndarray, weights: np.ndarray) -> Fitted:
     """Clone `estimator` and fit it on `(x, y)` with `weights` normalised to mean 1."""
+    from sklearn.base import clone  # scikit-learn is imported on first use: the CLI starts in a blink
+
     classes, codes = np.unique(y, return_inverse=True)
     if classes.size < 2:
         return Fitted(_Constant(int(classes[0])), classes)
@@ -109,6 +109,8 @@ def positive_label(y: np.ndarray) -> int:
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, positive: int | None) -> dict[str, float]:
     """`f1` (binary F1 of `positive`, or macro-F1 when `positive` is None) and `balanced_accuracy`."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
     if positive is None:
         f1 = f1_score(y_true, y_pred, average="macro", zero_division=0)
     else:
