@@ -2,9 +2,9 @@
 
 Multi-threaded BLAS pays for itself only on large matrices. On small ones its threads mostly wait for
 each other, and on machines with few cores, or cores shared with other processes, that waiting can cost
-far more than the arithmetic: on a 2-core virtual machine a 1,797 × 64 SVD ran about 140× slower with
-two OpenBLAS threads than with one, and a small CNN trained 5× faster with one torch thread than with
-two. So, as scikit-learn does in its own hot loops (``threadpoolctl``), coreselect chooses the thread
+far more than the arithmetic: on 2-core virtual machines a 1,797 × 64 SVD has been measured at about
+140× slower with two OpenBLAS threads than with one, and a small CNN trained 5× faster with one torch
+thread than with two (``benchmarks/results/demo-threads.md``). So, as scikit-learn does in its own hot loops (``threadpoolctl``), coreselect chooses the thread
 count of the work it runs itself instead of inheriting whatever the libraries start with:
 
 * work below :data:`SMALL_WORK` elements (e.g. ``n · d`` of the features) runs single-threaded;
