@@ -230,16 +230,16 @@ CASES: dict[str, tuple[Callable[[], list[str]], str]] = {
     "subset: missing": (lambda: ["inspect", "absent.npz"], "no such subset file"),
     # ---- inspect --labels
     "labels: NaN": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.r_[np.nan, np.zeros(N - 1)]) or "l.npy"],
-                    "not NaN, inf or fractions"),
+                    "--labels are NaN or inf at row 0"),
     "labels: fractions": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.full(N, 0.5)) or "l.npy"],
-                          "not NaN, inf or fractions"),
+                          "hold non-integer numbers"),
     "labels: 2-D": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros((N, 2), int)) or "l.npy"],
                     "--labels must be 1-D"),
     "labels: wrong length": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros(N - 1, int)) or "l.npy"],
                              f"drawn from n = {N}"),
     "labels: a FIFO": (lambda: ["inspect", "s.npz", "--labels", _fifo("l.npy")], "is a FIFO"),
-    "labels: bools": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros(N, bool)) or "l.npy"],
-                      "--labels must be integers or class names"),
+    "labels: complex": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros(N, complex)) or "l.npy"],
+                        "complex"),
     # ---- results.jsonl that report cannot use
     "report: a record without key": (lambda: ["report", _jsonl([b"GOOD", b'{"metrics": {}}'])], "line 2: the record has no 'key'"),
     "report: method not a string": (

@@ -41,26 +41,16 @@ def describe(subset: Subset, labels: np.ndarray | None = None) -> dict:
 
 
 def load_labels(path: str, n: int) -> np.ndarray:
-    """Class labels of the full set from `path`: 1-D of length `n`, integers (floats only when whole and
-    finite) or class names (text); anything else is an `InputError`."""
+    """Class labels of the full set from `path`: one per example (n), integers or class names, checked
+    as :func:`coreselect.pool.encode_labels` checks labels for selection; class names come back as text."""
     from coreselect.data import load_array
+    from coreselect.pool import encode_labels
 
     labels = load_array(path)
-    if not isinstance(labels, np.ndarray) or labels.ndim != 1:
-        raise InputError(f"--labels must be 1-D, one label per example, got shape {labels.shape}")
-    if labels.shape[0] != n:
-        raise InputError(f"--labels has {labels.shape[0]} rows but the subset was drawn from n = {n}")
-    if labels.dtype.kind == "S":
-        return np.char.decode(labels, "utf-8", errors="replace")
-    if labels.dtype.kind == "f":
-        bad = ~np.isfinite(labels) | (labels != np.round(labels))
-        if bad.any():
-            raise InputError(f"--labels must be class labels; not NaN, inf or fractions "
-                             f"(rows {np.flatnonzero(bad)[:5].tolist()})")
-        return labels.astype(np.int64)
-    if labels.dtype.kind not in "iuU":
-        raise InputError(f"--labels must be integers or class names, got dtype {labels.dtype}")
-    return labels
+    if len(labels) != n:
+        raise InputError(f"--labels has {len(labels)} rows but the subset was drawn from n = {n}")
+    codes, classes = encode_labels("--labels", labels, n)
+    return codes if classes is None else classes[codes]
 
 
 def run(args: argparse.Namespace) -> int:
