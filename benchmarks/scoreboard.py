@@ -100,8 +100,8 @@ def markdown(board: dict) -> list[str]:
         if full:
             lines.append(f"| full data | {np.mean(full):.4f} ± {np.std(full):.4f} |" + " |" * (len(fractions) - 1))
         seeds = max((len(a) for cells in methods.values() for a in cells.values()), default=0)
-        lines += ["", f"Mean ± std over up to {seeds} seeds; in brackets the difference from random, paired by "
-                  "seed (mean ± std), ▲/▼ where it exceeds two standard errors.", ""]
+        lines += ["", (f"Mean ± std over up to {seeds} seeds; in brackets the difference from random, paired by "
+                  "seed (mean ± std), ▲/▼ where it exceeds two standard errors."), ""]
     return lines
 
 
@@ -143,8 +143,8 @@ def main() -> None:
     args = parser.parse_args()
     board = tables(load(args.results))
     lines = ["# Scoreboard: one-shot selection against random", "",
-             f"Sources: {', '.join(p.name for p in args.results)}. Command: `python benchmarks/scoreboard.py "
-             f"{' '.join(p.name for p in args.results)} --out {args.out.name}`.", "", *markdown(board)]
+             (f"Sources: {', '.join(p.name for p in args.results)}. Command: `python benchmarks/scoreboard.py "
+             f"{' '.join(p.name for p in args.results)} --out {args.out.name}`."), "", *markdown(board)]
     args.out.write_text("\n".join(lines))
     plot(board, args.out.with_suffix(".png"))
     print("\n".join(lines))
