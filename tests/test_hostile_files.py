@@ -234,7 +234,7 @@ CASES: dict[str, tuple[Callable[[], list[str]], str]] = {
     "labels: fractions": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.full(N, 0.5)) or "l.npy"],
                           "hold non-integer numbers"),
     "labels: 2-D": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros((N, 2), int)) or "l.npy"],
-                    "--labels must be 1-D"),
+                    "must be one value per example, shape (n,)"),
     "labels: wrong length": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.zeros(N - 1, int)) or "l.npy"],
                              f"drawn from n = {N}"),
     "labels: a FIFO": (lambda: ["inspect", "s.npz", "--labels", _fifo("l.npy")], "is a FIFO"),
@@ -250,7 +250,44 @@ CASES: dict[str, tuple[Callable[[], list[str]], str]] = {
         lambda: ["report", _jsonl([b'{"key": {"method": "a", "budget": 1}, "metrics": [1]}'])], "'metrics' must be an object"),
     "report: not UTF-8": (lambda: ["report", _jsonl([b"GOOD", b"GOOD", b'{"key": "\xff"}'])], "line 3: not UTF-8"),
     "report: not a record": (lambda: ["report", _jsonl([b"GOOD", b"hello"])], "line 2: not a JSON record"),
+    "report: budget beyond a float": (
+        lambda: ["report", _jsonl([b'{"key": {"method": "a", "budget": ' + b"9" * 400 + b"}}"])],
+        "key 'budget' must be a finite number, got 999"),
+    # ---- found by an independent probe
+    "csv: hex text in the first row": (lambda: _select_from(Path("h.csv").write_text("0x10,2\n3,4\n") and "h.csv"),
+                                       "the first row mixes numbers with text"),
+    "csv: complex text": (lambda: _select_from(Path("c.csv").write_text("1,2\n1+2j,2\n") and "c.csv"),
+                          "could not convert string '1+2j'"),
+    "sparse: a shape no memory holds": (
+        lambda: _select_from(_save_sparse("big.npz", sp.coo_matrix(([1.0], ([0], [0])), shape=(10**10, 2)))),
+        "a sparse matrix of 10,000,000,000 rows needs"),
+    "input: ~unknown user": (lambda: _select_from("~no-such-user-here/x.npy"), "~no-such-user-here"),
+    "output: a trailing slash": (lambda: _select(out="new.npz/"), "ends in a slash, so it names a directory"),
+    "output: a read-only file system": (lambda: _select(out="/proc/version"), "cannot write in /proc"),
+    "select: ccs strata beyond n": (
+        lambda: ["select", "ccs", "--features", "x.npy", "--signal", "aum=el2n.npy", "--size", "5",
+                 "--param", "strata=1000000000000", "--out", "out.npz"], "strata must be at most the number of examples"),
+    "select: a signal named twice, once with a space": (
+        lambda: _select("--signal", "el2n=el2n.npy", "--signal", "el2n =loss.npy"), "--signal el2n given twice"),
+    "select: a sparse oracle": (
+        lambda: ["select", "sensitivity", "--features", "x.npy", "--oracle", _save_sparse("o.npz", sp.csr_matrix(
+            np.ones((1, N)))), "--size", "5", "--out", "out.npz"], "--oracle o.npz: is a sparse matrix"),
+    "select: worker memory garbage": (lambda: _select("--workers", "1", "--worker-memory", "lots"),
+                                      "--worker-memory must be auto or a size"),
+    "labels: a scalar": (lambda: ["inspect", "s.npz", "--labels", np.save("l.npy", np.int64(3)) or "l.npy"],
+                         "must be one value per example"),
+    "labels: sparse": (lambda: ["inspect", "s.npz", "--labels", _save_sparse("l.npz", sp.csr_matrix(np.ones((1, N))))],
+                       "is a sparse matrix"),
 }
+
+
+def _select_from(features: str) -> list[str]:
+    return ["select", "uniform", "--features", features, "--fraction", "0.1", "--out", "out.npz"]
+
+
+def _save_sparse(name: str, matrix: sp.spmatrix) -> str:
+    sp.save_npz(name, matrix)
+    return name
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:

@@ -4,6 +4,7 @@ terminal, thread limits, the scikit-learn sampler, and outputs that read well.""
 from __future__ import annotations
 
 import doctest
+import json
 import io
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def test_global_options_stand_before_or_after_the_command(files, capsys):
     assert main(["--quiet", "--threads", "1", *args, "--out", str(files / "b.npz")]) == 0
     assert (files / "a.npz").read_bytes() == (files / "b.npz").read_bytes()
     assert main([*args, "--out", str(files / "c.npz"), "--threads", "0"]) == 2
-    assert "--threads must be >= 1" in capsys.readouterr().err
+    assert "--threads must be in [1, 4096], got 0" in capsys.readouterr().err
+    assert main([*args, "--out", str(files / "c.npz"), "--threads", str(2**64)]) == 2  # not a C int overflow
+    assert "--threads must be in [1, 4096]" in capsys.readouterr().err
 
 
 def test_bare_command_prints_usage_on_stderr():
@@ -196,9 +199,9 @@ def test_thread_limits_apply_and_are_restored(monkeypatch):
     monkeypatch.setenv(threads.ENV_VAR, "3")
     assert threads.threads_for(threads.SMALL_WORK) == 3 and threads.threads_for(10) == 1
     monkeypatch.setenv(threads.ENV_VAR, "many")
-    with pytest.raises(InputError, match="CORESELECT_NUM_THREADS must be a positive integer"):
+    with pytest.raises(InputError, match=r"CORESELECT_NUM_THREADS must be an integer in \[1, 4096\]"):
         threads.default_threads()
-    with pytest.raises(InputError, match="threads must be a positive integer"):
+    with pytest.raises(InputError, match=r"threads must be an integer in \[1, 4096\]"):
         with threads.limit(0):
             pass
 
@@ -275,3 +278,36 @@ def test_report_plot_styles_differ_for_forty_methods():
 
     styles = {(s["color"], s["marker"]) for s in map(_style, range(40))}
     assert len(styles) == 40
+
+
+def test_an_allocation_nothing_splits_by_class_is_named(blobs):
+    x, y = blobs
+    with pytest.warns(UnusedInputWarning, match=r"'kcenter' does not use the allocation.*per_class=True"):
+        coreselect.select("kcenter", features=x, size=20, allocation="balanced")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coreselect.select("kcenter", features=x, labels=y, size=21, allocation="balanced", per_class=True)
+
+
+def test_craig_from_a_signals_file_with_class_names(files):
+    x, y = np.load(files / "x.npy"), np.load(files / "y.npy")
+    names = np.array(["ant", "bee", "cat"])[y]
+    logits = np.random.default_rng(4).normal(size=(len(y), 3)).astype(np.float32)
+    np.savez(files / "named.npz", features=x, labels=names, logits=logits)
+    np.savez(files / "coded.npz", features=x, labels=y, logits=logits)
+    for name in ("named", "coded"):
+        assert main(["select", "craig", "--signals-from", str(files / f"{name}.npz"), "--size", "30",
+                     "--out", str(files / f"{name}-subset.npz")]) == 0
+    named, coded = (coreselect.Subset.load(files / f"{n}-subset.npz") for n in ("named", "coded"))
+    assert np.array_equal(named.indices, coded.indices) and np.array_equal(named.weights, coded.weights)
+
+
+def test_report_shows_dollar_signs_in_names_as_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from coreselect.bench.report import write_report
+
+    lines = [{"key": {"method": m, "budget": 0.1, "seed": s, "dataset": "$x$"}, "metrics": {"acc$": 0.5 + s / 10},
+              "timings": {}} for m in ("uniform", r"$\frac{a", "b$") for s in (0, 1)]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    md, png = write_report(tmp_path)
+    assert png.read_bytes()[:4] == b"\x89PNG" and r"$\frac{a" in md.read_text()

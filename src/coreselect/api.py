@@ -31,20 +31,24 @@ def check_inputs(method: Any, pool: Pool) -> None:
         raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing}){given}")
 
 
-def unused_inputs(method: Any, pool: Pool) -> list[str]:
+def unused_inputs(method: Any, pool: Pool, budget: Budget) -> list[str]:
     """The inputs in `pool` that `method`, with its parameters, never reads (e.g. labels for a global
-    k-center)."""
+    k-center), and the budget's class allocation when nothing is selected class by class."""
     uses = method.uses()
     unused = [x for x in sorted(_INPUT_NAMES) if getattr(pool, x) is not None and x not in uses]
-    return unused + [f"signal {s!r}" for s in sorted(pool.signals) if s not in uses]
+    unused += [f"signal {s!r}" for s in sorted(pool.signals) if s not in uses]
+    if budget.allocation != "proportional" and ("labels" not in uses or pool.labels is None):
+        unused.append("the allocation")
+    return unused
 
 
-def warn_unused(method: Any, pool: Pool) -> None:
+def warn_unused(method: Any, pool: Pool, budget: Budget) -> None:
     """One :class:`UnusedInputWarning` naming every input `method` ignores, and why it may matter."""
-    unused = unused_inputs(method, pool)
+    unused = unused_inputs(method, pool, budget)
     if unused:
         switch = next((k for k in ("per_class", "stratified") if k in registry.parameters(type(method))), None)
-        hint = f"; pass {switch}=True to select class by class" if "labels" in unused and switch else ""
+        per_class = {"labels", "the allocation"} & set(unused)
+        hint = f"; pass {switch}=True to select class by class" if per_class and switch else ""
         warnings.warn(f"method {method.name!r} does not use {', '.join(unused)}: ignored{hint}",
                       UnusedInputWarning, stacklevel=3)
 
@@ -135,5 +139,5 @@ def select(
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
     budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)
     check_inputs(impl, pool)
-    warn_unused(impl, pool)
+    warn_unused(impl, pool, budget)
     return run(impl, pool, budget, seed)

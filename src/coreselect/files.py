@@ -51,11 +51,27 @@ def _stat(path: Path) -> os.stat_result | None:
         raise InputError(f"{path}: {_REASONS.get(exc.errno or 0, exc.strerror or str(exc))}") from None
 
 
+def _expand(path: PathLike) -> Path:
+    """`path` with ``~`` expanded; an unknown user's ``~user`` is an InputError."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as exc:  # ~user whose home directory is unknown
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _file_path(path: PathLike) -> Path:
+    """:func:`_expand` for a file's name: one ending in a slash names a directory (``Path`` would drop
+    the slash silently), an InputError."""
+    if isinstance(path, str) and path.endswith(("/", os.sep)) and path.strip("/" + os.sep):
+        raise InputError(f"{path}: ends in a slash, so it names a directory, not a file")
+    return _expand(path)
+
+
 def regular_input(path: PathLike, what: str = "file") -> Path:
     """`path` if it names an existing regular file (links followed), else an `InputError` with the cause:
     no such `what`, a dangling link, a link loop, or a directory, device, FIFO or socket (which a reader
     would hang on or misread)."""
-    p = Path(path).expanduser()
+    p = _file_path(path)
     st = _stat(p)
     if st is None:
         raise InputError(f"{p}: no such {what}" + (" (a dangling symbolic link)" if p.is_symlink() else ""))
@@ -79,10 +95,9 @@ def check_output(path: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path
     """`path` as an output file, checked before any work: its directory exists and is writable, and
     `path` is either nothing yet or a regular file that is none of `inputs` (the same file by device
     and inode, so links and hard links count). Anything else is an `InputError`."""
-    out = Path(path).expanduser()
+    out = _file_path(path)
     st = _output_stat(out)
-    if not os.access(Path(os.path.realpath(out)).parent, os.W_OK | os.X_OK):
-        raise InputError(f"output directory is not writable: {out.parent}")
+    _check_writable(Path(os.path.realpath(out)).parent)
     if st is not None:
         for source in inputs:
             if source is not None and same_file(out, source):
@@ -90,18 +105,28 @@ def check_output(path: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path
     return out
 
 
+def _check_writable(directory: Path) -> None:
+    """Create and remove a temp file in `directory`, so an unwritable place (a read-only or virtual file
+    system such as /proc, whatever the permission bits say) is refused before any work."""
+    try:
+        fd, tmp = _create_locked(directory, ".coreselect-probe-{}.tmp")
+    except OSError as exc:
+        raise InputError(f"cannot write in {directory}: {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp.unlink(missing_ok=True)
+
+
 def check_output_dir(path: PathLike) -> bool:
     """`path` as an output directory, checked before any work: an existing, writable directory (True),
     or nothing yet in an existing, writable directory (False). Anything else is an `InputError`."""
-    out = Path(path).expanduser()
+    out = _expand(path)
     st = _stat(out)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise InputError(f"output path {out} is {kind(st.st_mode)}, not a directory")
     where = out if st is not None else Path(os.path.realpath(out)).parent
     if not where.is_dir():
         raise InputError(f"parent directory of {out} does not exist: {out.parent}")
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise InputError(f"directory is not writable: {where}")
+    _check_writable(where)
     return st is not None
 
 
@@ -125,8 +150,8 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
     files of this pattern left by a writer that was killed are removed first (a live writer's temp file
     is locked, and left alone).
     """
-    st = _output_stat(Path(path).expanduser())
-    target = Path(os.path.realpath(Path(path).expanduser()))
+    st = _output_stat(_file_path(path))
+    target = Path(os.path.realpath(_file_path(path)))
     pattern = f".coreselect-{hashlib.sha256(os.fsencode(target.name)).hexdigest()[:12]}-{{}}.tmp"
     _remove_stale(target.parent, pattern)
     fd, tmp = _create_locked(target.parent, pattern)

@@ -76,7 +76,8 @@ def _bytes(n: int) -> str:
     return f"{size:.1f} TiB"
 
 
-def _check_memory(nbytes: int, what: str) -> None:
+def check_memory(nbytes: int, what: str) -> None:
+    """An InputError when `what` needs more than the memory available."""
     memory = available_memory()
     if memory is not None and nbytes > memory:
         raise InputError(f"{what} needs {_bytes(nbytes)}, more than the {_bytes(memory)} of memory available")
@@ -142,7 +143,7 @@ def read_npy(fh: IO[bytes], what: str, size: int) -> np.ndarray:
     if header.offset + header.nbytes > size:
         raise InputError(f"{what} is truncated: its header gives shape {header.shape} of {header.dtype} "
                          f"({_bytes(header.nbytes)}), but only {_bytes(max(size - header.offset, 0))} follow")
-    _check_memory(header.nbytes, what)
+    check_memory(header.nbytes, what)
     fh.seek(0)
     return np.lib.format.read_array(fh, allow_pickle=False, max_header_size=MAX_HEADER_BYTES)
 
@@ -194,7 +195,7 @@ class NpzArchive:
                 f"the archive's {_bytes(size)} (a zip bomb?); save large, very compressible arrays with "
                 f"numpy.savez, which does not compress")
         for info in infos:
-            _check_memory(info.file_size, f"{self.path}: array {info.filename.removesuffix('.npy')!r}")
+            check_memory(info.file_size, f"{self.path}: array {info.filename.removesuffix('.npy')!r}")
 
     @property
     def names(self) -> list[str]:
@@ -218,7 +219,7 @@ class NpzArchive:
 
     def read_all(self) -> dict[str, np.ndarray]:
         """Every array, by name (their total size checked against the memory available first)."""
-        _check_memory(sum(i.file_size for i in self._members.values()), f"{self.path}: its arrays")
+        check_memory(sum(i.file_size for i in self._members.values()), f"{self.path}: its arrays")
         return {name: self.read(name) for name in self._members}
 
     def close(self) -> None:

@@ -30,6 +30,8 @@ from coreselect.errors import InputError
 #: Below this many elements, dense linear algebra runs on one thread (16 MiB of float32).
 SMALL_WORK = 1 << 22
 ENV_VAR = "CORESELECT_NUM_THREADS"
+#: More threads than any machine has cores is a typo (and overflows the C libraries' int).
+MAX_THREADS = 4096
 
 
 def _available_cores() -> int:
@@ -47,8 +49,8 @@ def default_threads() -> int:
             value = int(text)
         except ValueError:
             value = 0
-        if value < 1:
-            raise InputError(f"{ENV_VAR} must be a positive integer, got {text!r}")
+        if not 1 <= value <= MAX_THREADS:
+            raise InputError(f"{ENV_VAR} must be an integer in [1, {MAX_THREADS}], got {text!r}")
         return value
     cores = _available_cores()
     if cores <= 2:
@@ -90,8 +92,8 @@ def limit(threads: int | None = None, work: int | None = None) -> Iterator[int]:
     counts on exit.
     """
     count = threads_for(work) if threads is None else threads
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InputError(f"threads must be a positive integer, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_THREADS:
+        raise InputError(f"threads must be an integer in [1, {MAX_THREADS}], got {count!r}")
     torch = sys.modules.get("torch")
     torch_before = torch.get_num_threads() if torch is not None else None
     with _controller().limit(limits=count):

@@ -212,6 +212,11 @@ _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
+def _plain(text: str) -> str:
+    """`text` shown as written: matplotlib reads ``$…$`` in labels as TeX math (and fails on bad TeX)."""
+    return text.replace("$", r"\$")
+
+
 def _style(i: int) -> dict[str, Any]:
     """Line style of the i-th method of a plot: a colour, a marker and a dash pattern."""
     return {"color": _COLOURS[i % len(_COLOURS)], "marker": _MARKERS[i % len(_MARKERS)],
@@ -245,14 +250,14 @@ def plot(settings: list[_Setting], path: Path) -> None:
             std = np.array([np.std(vals[i]) for i in keep])
             style = ({"color": "black", "linewidth": 2, "marker": "o"} if m.split(":")[0] == "uniform"
                      else _style(i))
-            line, = ax.plot(xs[keep], mean, label="uniform (random)" if m == "uniform" else m, **style)
+            line, = ax.plot(xs[keep], mean, label="uniform (random)" if m == "uniform" else _plain(m), **style)
             ax.fill_between(xs[keep], mean - std, mean + std, color=line.get_color(), alpha=0.15)
         if cols and all(c[0] == "fraction" for c in cols) and xs.min() > 0 and xs.max() / xs.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel("fraction of the training set" if cols and cols[0][0] == "fraction" else "subset size")
-        ax.set_ylabel(name)
+        ax.set_ylabel(_plain(name))
         head, rest = s.headline(name)
-        ax.set_title(head + (f"\n{rest}" if rest else ""), fontsize=9, wrap=True)
+        ax.set_title(_plain(head + (f"\n{rest}" if rest else "")), fontsize=9, wrap=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

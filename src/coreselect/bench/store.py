@@ -19,6 +19,12 @@ def run_key(key: Mapping[str, Any]) -> str:
     return json.dumps(dict(key), sort_keys=True, default=str)
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _problem(record: Any) -> str | None:
     """What keeps a decoded line from being a run record (see :meth:`ResultStore.append`), or None."""
     if not isinstance(record, dict):
@@ -29,8 +35,9 @@ def _problem(record: Any) -> str | None:
     if not isinstance(key.get("method"), str):
         return f"key 'method' must be a string, got {key.get('method')!r}"
     budget = key.get("budget")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget):
-        return f"key 'budget' must be a number, got {budget!r}"
+    if (isinstance(budget, bool) or not isinstance(budget, (int, float))
+            or not (math.isfinite(budget) if isinstance(budget, float) else abs(budget) < 2**53)):
+        return f"key 'budget' must be a finite number, got {_short(budget)}"
     for field in ("metrics", "timings"):
         if not isinstance(record.get(field, {}), dict):
             return f"'{field}' must be an object, got {record[field]!r}"

@@ -16,11 +16,12 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise InputError(f"{flag} expects KEY=VALUE, got {item!r}")
         if key in out:
             raise InputError(f"{flag} {key} given twice")
-        out[key.strip()] = value.strip()
+        out[key] = value.strip()
     return out
 
 

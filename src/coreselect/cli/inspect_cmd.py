@@ -43,10 +43,10 @@ def describe(subset: Subset, labels: np.ndarray | None = None) -> dict:
 def load_labels(path: str, n: int) -> np.ndarray:
     """Class labels of the full set from `path`: one per example (n), integers or class names, checked
     as :func:`coreselect.pool.encode_labels` checks labels for selection; class names come back as text."""
-    from coreselect.data import load_array
+    from coreselect.data import load_vector
     from coreselect.pool import encode_labels
 
-    labels = load_array(path)
+    labels = load_vector(path, "--labels")
     if len(labels) != n:
         raise InputError(f"--labels has {len(labels)} rows but the subset was drawn from n = {n}")
     codes, classes = encode_labels("--labels", labels, n)

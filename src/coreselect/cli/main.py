@@ -89,8 +89,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             parser.print_usage(sys.stderr)
             print("error: give a command; `coreselect --help` lists them", file=sys.stderr)
             return 2
-        if args.threads is not None and args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
+        if args.threads is not None and not 1 <= args.threads <= threads.MAX_THREADS:
+            raise InputError(f"--threads must be in [1, {threads.MAX_THREADS}], got {args.threads}")
         with quiet(args.quiet), threads.limit(args.threads):
             return int(args.func(args) or 0)
     except InputError as exc:

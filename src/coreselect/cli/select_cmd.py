@@ -62,19 +62,22 @@ def _bundle_features(bundle: dict[str, Any], method: Any, labels: Any) -> Any:
                          f"--signals-from file lacks {', '.join(lacking)} to build them (pass --features "
                          "with gradient embeddings instead)")
     from coreselect.geometry.gradients import last_layer_gradients
+    from coreselect.pool import encode_labels
 
-    return last_layer_gradients(bundle["logits"], labels, bundle["features"])
+    codes, _ = encode_labels("labels", labels, len(labels))  # class names index the logits in sorted order
+    return last_layer_gradients(bundle["logits"], codes, bundle["features"])
 
 
 def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -> dict[str, Any]:
     """The method's inputs from the files named on the command line. A ``--signals-from`` bundle
     supplies what the method reads and was not given explicitly; its other arrays are left out."""
-    from coreselect.data import load_array, load_arrays_npz
+    from coreselect.data import load_array, load_arrays_npz, load_vector
 
     bundle = load_arrays_npz(args.signals_from) if args.signals_from else {}
     uses = method.uses()
-    labels = load_array(args.labels) if args.labels else bundle.get("labels") if "labels" in uses else None
-    targets = load_array(args.targets) if args.targets else bundle.get("targets") if "targets" in uses else None
+    labels = load_vector(args.labels, "--labels") if args.labels else bundle.get("labels") if "labels" in uses else None
+    targets = (load_vector(args.targets, "--targets") if args.targets
+               else bundle.get("targets") if "targets" in uses else None)
     if sharded:
         if not args.features:
             raise InputError("--features is required with --workers or --scheduler")
@@ -90,13 +93,13 @@ def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -
     signals = {k.lower(): v for k, v in bundle.items()
                if k not in _NOT_SIGNALS and getattr(v, "ndim", 0) == 1 and k.lower() in uses}
     for name, path in parse_assignments(args.signal, "--signal").items():
-        signals[name] = load_array(path)
+        signals[name] = load_vector(path, f"--signal {name}")
     return {
         "features": features,
         "labels": labels,
         "targets": targets,
         "signals": signals,
-        "oracle": load_array(args.oracle).reshape(-1) if args.oracle else None,
+        "oracle": load_vector(args.oracle, "--oracle") if args.oracle else None,
     }
 
 
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
                                  allocation=parse_allocation(args.allocation))
     api.check_inputs(method, pool)
-    api.warn_unused(method, pool)
+    api.warn_unused(method, pool, budget)
     subset = api.run(method, pool, budget, args.seed)
     subset.save(out)
     print(f"selected {_size_text(subset, budget.total)} with {args.method} -> {out}")

@@ -80,7 +80,7 @@ def parse_grid(items: list[str]) -> dict[str, tuple[Any, ...]]:
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, np.ndarray, Any, np.ndarray, np.ndarray | None, int]:
     """`(x, y, x_val, y_val, rows, n)`: `rows` maps training rows to the original set (None for files)."""
-    from coreselect.data import load_array
+    from coreselect.data import load_array, load_vector
 
     files = (args.features, args.labels, args.val_features, args.val_labels)
     if args.dataset:
@@ -103,8 +103,9 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, np.ndarray, Any, np.ndarray,
         raise InputError("give --features, --labels, --val-features and --val-labels (or --dataset)")
     if args.imbalance is not None:
         raise InputError("--imbalance only applies to --dataset")
-    x, y = load_array(args.features), load_array(args.labels)
-    return x, y, load_array(args.val_features), load_array(args.val_labels), None, x.shape[0]
+    x, y = load_array(args.features), load_vector(args.labels, "--labels")
+    yv = load_vector(args.val_labels, "--val-labels")
+    return x, y, load_array(args.val_features), yv, None, x.shape[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@
 ((2000, 2), 4)
 """
 
-from coreselect.data.arrays import load_array, load_arrays_npz
+from coreselect.data.arrays import load_array, load_arrays_npz, load_vector
 from coreselect.data.dataset import Dataset
 from coreselect.data.registry import DATASETS, load_dataset
 from coreselect.data.root import default_data_root
@@ -21,4 +21,5 @@ __all__ = [
     "load_array",
     "load_arrays_npz",
     "load_dataset",
+    "load_vector",
 ]

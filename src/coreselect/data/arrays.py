@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from coreselect.errors import InputError
 from coreselect.files import regular_input
-from coreselect.npyio import NpzArchive, read_npy_file
+from coreselect.npyio import NpzArchive, check_memory, read_npy_file
 
 SUFFIXES = (".npy", ".npz", ".csv", ".csv.gz", ".parquet", ".pq")
 #: The members ``scipy.sparse.save_npz`` writes beside ``data``, ``shape`` and ``format``, by format.
@@ -52,6 +52,8 @@ def _sparse(archive: NpzArchive) -> sp.spmatrix:
     data, shape, *parts = (archive.read(name) for name in ("data", "shape", *_SPARSE_PARTS[fmt]))
     if shape.shape != (2,) or shape.dtype.kind not in "iu":
         raise InputError(f"{archive.path}: sparse 'shape' must be two integers, got {shape!r}")
+    # every row costs a row pointer once the matrix is used (CSR): refuse a shape memory cannot hold
+    check_memory(8 * (int(shape[0]) + 1), f"{archive.path}: a sparse matrix of {int(shape[0]):,} rows")
     try:
         if fmt == "coo":
             return sp.coo_matrix((data, tuple(parts)), shape=tuple(shape.tolist()))
@@ -92,9 +94,15 @@ def _load_csv(path: Path, key: str | None) -> np.ndarray:
     if first is None:
         raise InputError(f"{path}: file is empty")
     fields = [field.strip().strip('"').strip("'") for field in first.rstrip("\r\n").split(",")]
-    header = any(field and not _is_number(field) for field in fields)
+    numeric = [bool(field) and _is_number(field) for field in fields]
+    if any(numeric) and not all(numeric):  # "0x10,2", "1+2j,3", "x,1": neither a header nor numbers
+        raise InputError(f"{path}: the first row mixes numbers with text or empty fields ({first.strip()[:80]!r}); "
+                         "a header row must name every column, and data rows hold only decimal numbers")
+    header = not any(numeric)
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+        # Python's float() per field: numpy's own parser also takes hex ("0x10") and complex ("1+2j") text
+        data = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
+                          converters=float)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a numeric CSV file ({exc})") from None
     if data.shape[0] == 0:
@@ -198,3 +206,17 @@ def load_array(path: str | Path, key: str | None = None) -> np.ndarray | sp.spma
     if suffix in (".csv", ".csv.gz"):
         return _load_csv(path, key)
     return _load_parquet(path, key)
+
+
+def load_vector(path: str | Path, what: str) -> np.ndarray:
+    """One value per example from `path` (labels, targets, a signal, oracle losses): a dense 1-D array
+    (an (n, 1) or (1, n) array is flattened); a sparse matrix, a scalar or a table is an InputError
+    naming `what`."""
+    values = load_array(path)
+    if sp.issparse(values):
+        raise InputError(f"{what} {path}: is a sparse matrix; give a dense (n,) array")
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.reshape(-1)
+    if values.ndim != 1:
+        raise InputError(f"{what} {path}: must be one value per example, shape (n,), got shape {values.shape}")
+    return values

@@ -10,6 +10,20 @@ from typing import Any
 from coreselect.errors import InputError
 
 
+def _check_memory_limit(memory_limit: str | float | None) -> None:
+    """``auto``, None, or a positive size (bytes, or text such as ``4GB``) — else an InputError."""
+    if memory_limit is None or memory_limit == "auto":
+        return
+    from dask.utils import parse_bytes
+
+    try:
+        nbytes = parse_bytes(memory_limit)
+    except (ValueError, TypeError):
+        raise InputError(f"--worker-memory must be auto or a size such as 4GB, got {memory_limit!r}") from None
+    if nbytes <= 0:
+        raise InputError(f"--worker-memory must be positive, got {memory_limit!r}")
+
+
 @contextmanager
 def connect(workers: int | None = None, scheduler: str | None = None,
             memory_limit: str | float | None = "auto", timeout: float = 30.0) -> Iterator[Any]:
@@ -24,6 +38,7 @@ def connect(workers: int | None = None, scheduler: str | None = None,
         raise InputError("give --workers or --scheduler, not both")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InputError(f"--workers must be an integer >= 1, got {workers!r}")
+    _check_memory_limit(memory_limit)
     if workers is None and scheduler is None:
         yield None
         return

@@ -89,6 +89,8 @@ class CCS(MethodBase):
         return frozenset({"aum", self.score})
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
+        if self.strata > pool.n:  # more strata than examples: empty bins, and memory for each
+            raise InputError(f"strata must be at most the number of examples ({pool.n}), got {self.strata}")
         beta = default_cutoff(budget.total / budget.n) if self.cutoff is None else self.cutoff
         keep = after_cutoff(pool.signals["aum"], beta)
         if keep.size < budget.total:
