@@ -374,3 +374,15 @@ def test_real_gas_sensor(monkeypatch):
     ds = load_dataset("gas-sensor", root=SHARED, seed=0)
     assert ds.n_train + ds.n_test == 6697 and ds.n_features == 128
     assert abs(ds.n_test - 0.2 * 6697) < 1
+
+
+def test_sparse_label_codes_are_ranked_not_one_output_each(tmp_path):
+    """Labels such as {0, 10⁹} would give a model 10⁹ outputs: sparse codes are mapped to their ranks."""
+    from coreselect.data.userdata import load_npz_dataset
+
+    y = np.where(np.arange(100) % 2 == 0, 0, 10**9)
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(100, 3)), y=y)
+    ds = load_npz_dataset(tmp_path / "d.npz")
+    assert ds.num_classes == 2 and set(np.unique(ds.y_train)) == {0, 1}
+    np.savez(tmp_path / "dense.npz", x=np.zeros((100, 3)), y=np.arange(100) % 3)
+    assert load_npz_dataset(tmp_path / "dense.npz").num_classes == 3

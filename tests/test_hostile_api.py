@@ -320,3 +320,49 @@ def test_tune_with_string_labels_records_classes_and_names_the_positive_class():
     r = tune(x, names, x, names, sizes=(30,), grid=grid)
     assert r.positive == "fraud" and r.best.params["classes"] == ["fraud", "ok"]
     assert set(r.best.params["allocation"]) == {"fraud", "ok"}
+
+
+def test_tiny_features_are_scaled_up_exactly_or_refused():
+    x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    y = np.arange(200) % 3
+    for method, kw in (("kcenter", {}), ("herding", {"labels": y}), ("facility-location", {"labels": y})):
+        assert (coreselect.select(method, features=x, fraction=0.1, **kw)
+                == coreselect.select(method, features=x * np.float32(2.0**-100), fraction=0.1, **kw))
+    with pytest.raises(InputError, match="all below the 1e-18"):
+        coreselect.select("sensitivity", features=x * np.float32(2.0**-100), oracle=np.ones(200), fraction=0.1)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda x, y: coreselect.select("uniform", features=x, fraction=10**400), "fraction must be in"),
+    (lambda x, y: coreselect.select("uniform", features=x, labels=np.array([2**70] * len(y), dtype=object),
+                                    fraction=0.1, stratified=True), "beyond 64 bits"),
+    (lambda x, y: coreselect.select("sensitivity", features=x, fraction=0.1,
+                                    oracle=lambda idx: [[1.0, 2.0]] + [1.0] * (len(idx) - 1)), "oracle returned"),
+    (lambda x, y: coreselect.Subset.load(3), "a path must be a str or os.PathLike"),
+    (lambda x, y: coreselect.Subset.load(b"s.npz"), "a path must be a str or os.PathLike"),
+    (lambda x, y: coreselect.tune(x, y, x, y, "logreg", sizes=(10,), grid=["a"]), "grid must be a mapping"),
+    (lambda x, y: coreselect.tune(x, y, x, y, "logreg", sizes=(10,), grid={"allocation": [None]}),
+     "grid allocation values"),
+    (lambda x, y: coreselect.CoresetSampler("kcenter", params=[1]).fit_resample(x, y), "params must be a mapping"),
+    (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(x, None), "y must be one class label"),
+    (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(5, y), "X must be an array of rows"),
+    (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(x, y.astype(complex)), "complex"),
+])
+def test_more_bad_api_inputs_are_input_errors(call, match):
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    y = np.arange(60) % 2
+    with pytest.raises(InputError, match=match):
+        call(x, y)
+
+
+def test_torch_tensor_features_that_require_grad():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(50, 3, requires_grad=True)
+    assert len(coreselect.select("kcenter", features=x, size=5)) == 5
+
+
+def test_undecodable_byte_labels_stay_distinct():
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    s = coreselect.select("uniform", features=x, labels=np.array([b"\xff", b"\xfe", b"\xff", b"\xfe"]), size=2,
+                          stratified=True)
+    assert len(s.params["classes"]) == 2

@@ -72,9 +72,9 @@ class Budget:
         if (fraction is None) == (size is None):
             raise InputError("give exactly one of fraction or size")
         if fraction is not None:
-            if not is_real(fraction) or math.isnan(fraction):
+            if not is_real(fraction) or (isinstance(fraction, float) and math.isnan(fraction)):
                 raise InputError(f"fraction must be a number in (0, 1], got {fraction!r}")
-            if not 0 < fraction <= 1:
+            if not 0 < fraction <= 1:  # compared before any float conversion: 10**400 is refused, not overflowed
                 raise InputError(f"fraction must be in (0, 1], got {fraction}")
             total = max(1, round(float(fraction) * n))
         else:

@@ -52,7 +52,9 @@ def _stat(path: Path) -> os.stat_result | None:
 
 
 def _expand(path: PathLike) -> Path:
-    """`path` with ``~`` expanded; an unknown user's ``~user`` is an InputError."""
+    """`path` with ``~`` expanded; an unknown user's ``~user``, or a path that is not text, is an InputError."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise InputError(f"a path must be a str or os.PathLike, got {type(path).__name__}")
     try:
         return Path(path).expanduser()
     except RuntimeError as exc:  # ~user whose home directory is unknown

@@ -46,7 +46,10 @@ class Oracle:
             raise InputError(f"oracle queried outside [0, {self.n})")
         new = np.unique([i for i in idx.tolist() if i not in self._cache]).astype(np.int64)
         if new.size:
-            got = np.asarray(self._fn(new)).reshape(-1)
+            try:
+                got = np.asarray(self._fn(new)).reshape(-1)
+            except (ValueError, TypeError) as exc:  # a ragged or non-numeric answer
+                raise InputError(f"oracle returned something that is not an array of numbers ({exc})") from None
             if got.shape[0] != new.size:
                 raise InputError(f"oracle returned {got.shape[0]} values for {new.size} indices")
             check_dtype("oracle values", got)

@@ -23,6 +23,8 @@ NONNEGATIVE_SIGNALS = frozenset({"el2n", "grand", "forgetting", "loss"})
 #: by a power of two (exact), and a method whose answer depends on the scale refuses them
 #: (:meth:`Pool.scaled_for`).
 MAX_ROW_NORM = 1e18
+#: Below this largest row norm, squared float32 distances underflow: scaled up (or refused) likewise.
+MIN_ROW_NORM = 1e-18
 
 _EMBEDDINGS_HINT = (
     "pass an (n, d) array of numbers — embeddings, e.g. recorded with coreselect.signals.DynamicsRecorder "
@@ -55,6 +57,8 @@ def _array(name: str, x: Any, hint: str = "") -> np.ndarray:
     if not (isinstance(x, (np.ndarray, Sequence)) or hasattr(x, "__array__")
             or hasattr(x, "__array_interface__")):
         raise InputError(f"{name} must be an array, got a {type(x).__name__}{hint}")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, perhaps on a GPU or requiring grad
+        x = x.detach().cpu()
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
@@ -164,8 +168,13 @@ def encode_labels(name: str, v: Any, n: int) -> tuple[np.ndarray, np.ndarray | N
         if len(kinds) > 1 or kinds - {"str", "bool", "int"}:
             raise InputError(f"{name} must be integers, strings or booleans of one kind, "
                              f"got {', '.join(sorted(kinds))}")
-        arr = arr.astype({"str": str, "bool": bool, "int": np.int64}[kinds.pop()])
+        try:
+            arr = arr.astype({"str": str, "bool": bool, "int": np.int64}[kinds.pop()])
+        except OverflowError:
+            raise InputError(f"{name} hold integers beyond 64 bits") from None
     kind = arr.dtype.kind
+    if kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise InputError(f"{name} hold integers beyond 64 bits")
     if kind in "iu":
         return arr.astype(np.int64), None
     if kind == "f":
@@ -178,7 +187,7 @@ def encode_labels(name: str, v: Any, n: int) -> tuple[np.ndarray, np.ndarray | N
                              "non-integer numbers")
         return arr.astype(np.int64), None
     if kind in "bUS":
-        text = np.char.decode(arr, "utf-8", "replace") if kind == "S" else arr
+        text = np.char.decode(arr, "utf-8", "backslashreplace") if kind == "S" else arr  # distinct stays distinct
         classes, codes = np.unique(text, return_inverse=True)
         return codes.astype(np.int64).reshape(-1), classes
     raise InputError(f"{name} must be integer class labels, strings or booleans, got dtype {arr.dtype}")
@@ -316,10 +325,14 @@ def scale_shift(largest: float, where: str, method: str, scale: str) -> int:
     within (multiplying by 2⁻ˢ is exact in floating point, so the subset is the one exact arithmetic
     would give); for ``"bounded"`` (the answer depends on the scale) an InputError naming the norm, the
     row and the limit."""
-    if scale == "any" or largest <= MAX_ROW_NORM:
+    if scale == "any" or largest == 0 or MIN_ROW_NORM <= largest <= MAX_ROW_NORM:
         return 0
     if scale != "invariant":
-        raise InputError(f"features reach a row norm of {largest:.3g} ({where}), beyond the "
-                         f"{MAX_ROW_NORM:.0e} that method {method!r} computes distances with in float32; "
-                         "divide the features by a constant first")
-    return math.ceil(math.log2(largest / MAX_ROW_NORM))
+        bound, act = ("beyond the", "divide") if largest > MAX_ROW_NORM else ("all below the", "multiply")
+        limit = MAX_ROW_NORM if largest > MAX_ROW_NORM else MIN_ROW_NORM
+        raise InputError(f"features reach a row norm of {largest:.3g} ({where}), {bound} {limit:.0e} that "
+                         f"method {method!r} computes distances with in float32; {act} the features by a "
+                         "constant first")
+    if largest > MAX_ROW_NORM:
+        return math.ceil(math.log2(largest / MAX_ROW_NORM))
+    return -math.ceil(math.log2(MIN_ROW_NORM / largest))  # tiny features (squared distances would underflow)

@@ -7,6 +7,7 @@ estimator's ``fit`` when you fit it yourself. A pipeline cannot forward them, so
 unweighted method (every row then stands for n/m, which changes nothing for the estimator).
 
 >>> import numpy as np
+import scipy.sparse as sp
 >>> from sklearn.linear_model import LogisticRegression
 >>> from coreselect import CoresetSampler
 >>> X = np.random.default_rng(0).normal(size=(2000, 8)).astype("float32")
@@ -20,16 +21,18 @@ unweighted method (every row then stands for n/m, which changes nothing for the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from coreselect import registry
 from coreselect.api import select
 from coreselect.budget import Allocation
 from coreselect.errors import InputError
+from coreselect.pool import encode_labels
 from coreselect.subset import Subset
 
 
@@ -59,11 +62,17 @@ class CoresetSampler(BaseEstimator):
 
     def fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
         """Select the coreset and return its rows of `X` and `y` (positionally, in subset order)."""
+        if self.params is not None and not isinstance(self.params, Mapping):
+            raise InputError(f"params must be a mapping of the method's parameters, got {self.params!r}")
         params = dict(self.params or {})
         uses = registry.make(self.method, params).uses()
-        n_x, n_y = np.shape(X)[0] if hasattr(X, "shape") else len(X), len(y)
-        if n_x != n_y:
-            raise InputError(f"X has {n_x} rows but y has {n_y}")
+        shape = getattr(X, "shape", None)
+        if shape is None and not isinstance(X, Sequence) or shape is not None and len(shape) == 0:
+            raise InputError(f"X must be an array of rows, got {type(X).__name__}")
+        n_x = shape[0] if shape is not None else len(X)
+        if y is None or sp.issparse(y):
+            raise InputError(f"y must be one class label per row of X, got {type(y).__name__}")
+        encode_labels("y", y, n_x)  # checked whole even for methods that do not read labels
         subset: Subset = select(
             self.method, features=X, labels=y if "labels" in uses else None, signals=self.signals,
             fraction=None if self.size is not None else self.fraction, size=self.size,

@@ -21,6 +21,7 @@ from coreselect.progress import progress
 
 FRACTIONS = (0.05, 0.1, 0.2)
 SEEDS = 5
+MAX_SEEDS = 100
 
 
 @dataclass
@@ -93,6 +94,8 @@ def _evaluate(x_tr, y_tr, x_te, y_te, idx=None, weights=None) -> float:
     from sklearn.linear_model import LogisticRegression
 
     xs, ys = (x_tr, y_tr) if idx is None else (x_tr[idx], y_tr[idx])
+    if np.unique(ys).size < 2:  # a subset of one class (tiny budgets): the model can only predict it
+        return float((y_te == ys[0]).mean())
     sw = None if weights is None else weights / weights.mean()
     model = LogisticRegression(max_iter=2000)
     model.fit(xs, ys, sample_weight=sw)
@@ -100,7 +103,9 @@ def _evaluate(x_tr, y_tr, x_te, y_te, idx=None, weights=None) -> float:
 
 
 def run_demo(fractions: tuple[float, ...] = FRACTIONS, seeds: int = SEEDS) -> DemoResult:
-    """Run every registered method at each fraction for `seeds` seeds on digits."""
+    """Run every registered method at each fraction for `seeds` seeds (1 to :data:`MAX_SEEDS`) on digits."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise InputError(f"seeds must be an integer in [1, {MAX_SEEDS}], got {seeds!r}")
     from sklearn.datasets import load_digits
 
     with threads.limit(work=load_digits().data.size):  # small dense work: one thread (coreselect.threads)

@@ -18,7 +18,7 @@ DEFAULT_FRACTIONS = "0.05,0.1,0.2"
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``"100,500"`` → ``(100, 500)``, each a positive integer."""
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise InputError(f"sizes must be integers separated by commas, got {text!r}") from None
     if not values or any(v < 1 for v in values):
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from coreselect.bench.report import write_report
     from coreselect.bench.runner import run_bench
 
-    fractions = parse_fractions(args.fractions) if args.fractions else ()
-    sizes = parse_sizes(args.sizes) if args.sizes else ()
+    fractions = parse_fractions(args.fractions) if args.fractions is not None else ()
+    sizes = parse_sizes(args.sizes) if args.sizes is not None else ()
     if not fractions and not sizes:
         fractions = parse_fractions(DEFAULT_FRACTIONS)
     config = BenchConfig(

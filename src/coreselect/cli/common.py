@@ -53,7 +53,7 @@ def check_output_path(path: str, inputs: Iterable[str | None] = ()) -> Path:
 def parse_fractions(text: str) -> tuple[float, ...]:
     """``"0.05,0.1"`` → ``(0.05, 0.1)``, each in (0, 1]."""
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(","))  # an empty entry ("0.1,,") is an error too
     except ValueError:
         raise InputError(f"fractions must be numbers separated by commas, got {text!r}") from None
     if not values or any(not 0 < v <= 1 for v in values):

@@ -30,17 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-labels", help="validation labels")
     p.add_argument("--dataset", help="a built-in dataset instead of files (e.g. a9a)")
     p.add_argument("--data-root", help="directory holding the built-in datasets")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="with --dataset: validation share of train")
+    p.add_argument("--val-fraction", type=float, help="with --dataset: validation share of train (default 0.2)")
     p.add_argument("--imbalance", type=float, help="with --dataset: thin positives to this share (e.g. 0.02)")
-    p.add_argument("--positive", type=int, default=1, help="with --imbalance: the positive label")
+    p.add_argument("--positive", type=int, help="with --imbalance: the positive label (default 1)")
     p.add_argument("--estimator", default="logreg", choices=ESTIMATORS)
     p.add_argument("--sizes", default="0.01", help="comma list of sizes (ints) or fractions (< 1)")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="grid override: deterministic, allocation, weighting, sensitivity")
     p.add_argument("--active", action="store_true", help="refine the best coreset by active sampling")
     p.add_argument("--batch", type=int, help="active: examples added per round (default 10%% of the coreset)")
-    p.add_argument("--patience", type=int, default=3, help="active: rounds without gain before stopping")
-    p.add_argument("--max-rounds", type=int, default=10, help="active: most rounds")
+    p.add_argument("--patience", type=int, help="active: rounds without gain before stopping (default 3)")
+    p.add_argument("--max-rounds", type=int, help="active: most rounds (default 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output subset file (.npz)")
     p.add_argument("--table", help="write the whole grid as a markdown table here")
@@ -105,7 +105,21 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, np.ndarray, Any, np.ndarray,
         raise InputError("--imbalance only applies to --dataset")
     x, y = load_array(args.features), load_vector(args.labels, "--labels")
     yv = load_vector(args.val_labels, "--val-labels")
-    return x, y, load_array(args.val_features), yv, None, x.shape[0]
+    return x, y, load_array(args.val_features), yv, None, y.shape[0]
+
+
+#: Options that only mean something beside another one, and their defaults.
+_DEPENDENT = {"val_fraction": ("dataset", 0.2), "data_root": ("dataset", None), "positive": ("imbalance", 1),
+              "batch": ("active", None), "patience": ("active", 3), "max_rounds": ("active", 10)}
+
+
+def _apply_defaults(args: argparse.Namespace) -> None:
+    """Refuse an option given without the one it qualifies (it would be ignored), then fill defaults."""
+    for name, (needs, default) in _DEPENDENT.items():
+        if getattr(args, name) is not None and not getattr(args, needs):
+            raise InputError(f"--{name.replace('_', '-')} applies only with --{needs}")
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     table = check_output_path(args.table, inputs) if args.table else None
     if table is not None and (os.path.realpath(table) == os.path.realpath(out) or same_file(table, out)):
         raise InputError(f"--table and --out name the same file: {out}")
+    _apply_defaults(args)
     sizes, grid = parse_sizes(args.sizes), parse_grid(args.grid)
     check_grid(grid)
     resolve(args.estimator)

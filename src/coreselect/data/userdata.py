@@ -21,7 +21,7 @@ def as_features(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...] |
     """
     if x.dtype.kind not in "biuf":
         raise InputError(f"{what} must be numeric, got dtype {x.dtype}")
-    if x.ndim == 0 or x.shape[0] == 0:
+    if x.ndim == 0 or x.size == 0:
         raise InputError(f"{what} is empty (shape {x.shape})")
     image_shape = None
     if x.ndim == 3:
@@ -43,8 +43,10 @@ def as_features(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...] |
 def encode_labels(y_train: np.ndarray, y_test: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Class labels as int64 ``0..C-1`` and ``C``.
 
-    Non-negative integers (or integral floats) are kept as they are (``C = max + 1``); anything else
-    (negative integers such as ±1, strings) is mapped to the rank of its value among the train labels.
+    Non-negative integers (or integral floats) are kept as they are (``C = max + 1``) when they are
+    nearly dense (C at most four times the number of distinct labels); anything else (negative integers
+    such as ±1, sparse codes such as 10⁹, strings) is mapped to the rank of its value among the train
+    labels, so a model never gets one output per unused code.
     """
     if y_train.dtype.kind == "f":
         both = np.concatenate([y_train, y_test])
@@ -55,7 +57,8 @@ def encode_labels(y_train: np.ndarray, y_test: np.ndarray, what: str) -> tuple[n
         raise InputError(f"{what}: labels must be integers or strings, got dtype {y_train.dtype}")
     if y_train.dtype.kind in "biu" and y_train.min() >= 0 and (y_test.size == 0 or y_test.min() >= 0):
         classes = int(max(y_train.max(), y_test.max() if y_test.size else 0)) + 1
-        return y_train.astype(np.int64), y_test.astype(np.int64), classes
+        if classes <= 4 * np.unique(y_train).size:
+            return y_train.astype(np.int64), y_test.astype(np.int64), classes
     values = np.unique(y_train)
     unseen = np.setdiff1d(y_test, values)
     if unseen.size:

@@ -30,6 +30,7 @@ from coreselect.train.augment import random_crop_flip
 _OPTIMIZERS = ("sgd", "adam")
 _SCHEDULES = ("cosine", "constant")
 _DEVICES = ("auto", "cpu", "cuda")
+_MAX_FLOAT32 = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class TrainConfig:
             raise InputError(f"TrainConfig.schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
         if self.device not in _DEVICES:
             raise InputError(f"TrainConfig.device must be one of {_DEVICES}, got {self.device!r}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= _MAX_FLOAT32):
+            raise InputError(f"TrainConfig.lr must be > 0 and a float32 (at most {_MAX_FLOAT32:.3g}), got {self.lr!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise InputError(f"TrainConfig.threads must be a positive integer or None, got {self.threads!r}")

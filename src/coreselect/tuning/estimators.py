@@ -41,6 +41,8 @@ def make_estimator(name: str, seed: int = 0) -> Any:
 def resolve(estimator: Any, seed: int = 0) -> Any:
     """A built-in name or a classifier object; raises InputError when ``fit`` takes no ``sample_weight``."""
     est = make_estimator(estimator, seed) if isinstance(estimator, str) else estimator
+    if isinstance(est, type):
+        raise InputError(f"estimator must be an instance, e.g. {est.__name__}(), not the class itself")
     fit = getattr(est, "fit", None)
     if fit is None or not callable(getattr(est, "predict", None)):
         raise InputError(f"estimator {est!r} has no fit/predict methods")

@@ -158,6 +158,8 @@ def _sizes(sizes: Sequence[float | int], n: int) -> list[int]:
 
 def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any, ...]]:
     full = dict(DEFAULT_GRID)
+    if grid is not None and not isinstance(grid, Mapping):
+        raise InputError(f"grid must be a mapping of key to values, got {type(grid).__name__}")
     unknown = set(grid or {}) - set(full)
     if unknown:
         raise InputError(f"grid has unknown keys {sorted(unknown)}; keys: {sorted(full)}")
@@ -172,6 +174,9 @@ def check_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[Any,
     for a in full["allocation"]:
         if isinstance(a, Mapping):
             check_allocation(a)
+        elif a not in ("proportional", "balanced") and not (is_real(a) and 0 <= a <= 1):
+            raise InputError(f"grid allocation values must be proportional, balanced, a share in [0, 1] "
+                             f"or a mapping, got {a!r}")
     for key, valid in (("weighting", WEIGHTINGS), ("sensitivity", SENSITIVITIES)):
         bad = [v for v in full[key] if v not in valid]
         if bad:
