@@ -7,7 +7,6 @@ estimator's ``fit`` when you fit it yourself. A pipeline cannot forward them, so
 unweighted method (every row then stands for n/m, which changes nothing for the estimator).
 
 >>> import numpy as np
-import scipy.sparse as sp
 >>> from sklearn.linear_model import LogisticRegression
 >>> from coreselect import CoresetSampler
 >>> X = np.random.default_rng(0).normal(size=(2000, 8)).astype("float32")
