@@ -245,7 +245,7 @@ def test_sampler_in_an_imbalanced_learn_pipeline(blobs):
     assert len(sampler.sample_indices_) == 60 and sampler.sample_weight_.sum() == pytest.approx(600)
     assert (pipe.predict(x) == y).mean() > 0.9
     assert clone(sampler).get_params()["method"] == "herding"  # a proper scikit-learn estimator
-    with pytest.raises(InputError, match="X has 600 rows but y has 5"):
+    with pytest.raises(InputError, match="y has 5 rows but features have 600"):
         coreselect.CoresetSampler().fit_resample(x, y[:5])
 
 
