@@ -366,3 +366,9 @@ def test_undecodable_byte_labels_stay_distinct():
     s = coreselect.select("uniform", features=x, labels=np.array([b"\xff", b"\xfe", b"\xff", b"\xfe"]), size=2,
                           stratified=True)
     assert len(s.params["classes"]) == 2
+
+
+def test_sparse_features_with_more_columns_than_memory_holds():
+    x = sp.coo_matrix(([1.0], ([0], [0])), shape=(50, 2**62))
+    with pytest.raises(InputError, match="a sparse matrix of shape"):
+        coreselect.select("leverage", features=x, fraction=0.1)

@@ -93,6 +93,10 @@ def as_float_matrix(name: str, x: Any) -> np.ndarray | sp.csr_matrix:
     hint = f"; {_EMBEDDINGS_HINT}" if name == "features" else ""
     if sp.issparse(x):
         check_dtype(name, x)
+        from coreselect.npyio import check_memory
+
+        # per-column statistics (norms, means) are dense vectors: a column count no memory holds is refused
+        check_memory(8 * (int(x.shape[0]) + int(x.shape[1])), f"{name}: a sparse matrix of shape {x.shape}")
         m = sp.csr_matrix(x, dtype=np.float32)
         if not np.all(np.isfinite(m.data)):
             bad_rows = np.zeros(m.shape[0], bool)

@@ -69,6 +69,9 @@ def _leverage(a) -> np.ndarray:
     keep = col > 0
     if not keep.any():
         return np.zeros(n)
+    from coreselect.npyio import check_memory
+
+    check_memory(8 * int(keep.sum()) ** 2, f"the Gram matrix of {int(keep.sum()):,} non-zero feature columns")
     a = (a[:, np.flatnonzero(keep)] @ sp.diags(1.0 / col[keep])) if sp.issparse(a) else a[:, keep] / col[keep]
     g = a.T @ a
     g = g.toarray() if sp.issparse(g) else g
