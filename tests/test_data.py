@@ -386,3 +386,16 @@ def test_sparse_label_codes_are_ranked_not_one_output_each(tmp_path):
     assert ds.num_classes == 2 and set(np.unique(ds.y_train)) == {0, 1}
     np.savez(tmp_path / "dense.npz", x=np.zeros((100, 3)), y=np.arange(100) % 3)
     assert load_npz_dataset(tmp_path / "dense.npz").num_classes == 3
+
+
+def test_csv_header_rules(tmp_path):
+    """Names are a header; pandas' default names 0..d-1 too; a row mixing numbers and text is an error."""
+    (tmp_path / "named.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "pandas.csv").write_text("0,1,2\n1.5,2,3\n4,5,6\n")
+    (tmp_path / "data.csv").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "mixed.csv").write_text("0x10,2\n3,4\n")
+    assert load_array(tmp_path / "named.csv").shape == (2, 2)
+    assert load_array(tmp_path / "pandas.csv").shape == (2, 3)
+    assert load_array(tmp_path / "data.csv").shape == (2, 3)
+    with pytest.raises(InputError, match="mixes numbers with text"):
+        load_array(tmp_path / "mixed.csv")

@@ -95,6 +95,8 @@ def _load_csv(path: Path, key: str | None) -> np.ndarray:
         raise InputError(f"{path}: file is empty")
     fields = [field.strip().strip('"').strip("'") for field in first.rstrip("\r\n").split(",")]
     numeric = [bool(field) and _is_number(field) for field in fields]
+    if len(fields) > 1 and fields == [str(i) for i in range(len(fields))]:
+        numeric = [False] * len(fields)  # "0,1,…,d-1": the column names pandas writes for a default frame
     if any(numeric) and not all(numeric):  # "0x10,2", "1+2j,3", "x,1": neither a header nor numbers
         raise InputError(f"{path}: the first row mixes numbers with text or empty fields ({first.strip()[:80]!r}); "
                          "a header row must name every column, and data rows hold only decimal numbers")
@@ -190,7 +192,8 @@ def load_array(path: str | Path, key: str | None = None) -> np.ndarray | sp.spma
     - ``.npy``: the array.
     - ``.npz``: the first array, or the one named `key`; a ``scipy.sparse.save_npz`` file (members
       ``format``, ``shape``, ``data``, …) is its sparse matrix, unless `key` picks a member.
-    - ``.csv`` / ``.csv.gz``: numbers as float64 (a header row is detected and skipped); `key` picks a
+    - ``.csv`` / ``.csv.gz``: numbers as float64 (a first row of names, or of pandas' default names
+      ``0,1,…,d-1``, is a header and skipped; one mixing numbers with text is an error); `key` picks a
       column by header name. A single column comes back 1-D.
     - ``.parquet`` / ``.pq`` (needs pyarrow): all numeric columns as a 2-D array (1-D if there is one),
       or a single list/embedding column as ``(n, d)``; `key` picks a column.
