@@ -168,6 +168,7 @@ def test_methods_needing_missing_inputs_are_skipped_with_reason(tmp_path):
         (dict(options={"subset_epochs": "3", "subset_budget": "epochs"}), "not both"),
         (dict(options={"subset_budget": "minutes"}), "subset_budget must be one of steps, epochs"),
         (dict(options={"feature_epoch": "3", "proxy_epochs": "2"}), "feature_epoch must be in [1, 2]"),
+        (dict(options={"el2n_epochs": "9", "proxy_epochs": "2"}), "el2n_epochs must be in [1, 2]"),
         (dict(model="cnn"), "needs image input"),
     ],
 )

@@ -372,3 +372,19 @@ def test_sparse_features_with_more_columns_than_memory_holds():
     x = sp.coo_matrix(([1.0], ([0], [0])), shape=(50, 2**62))
     with pytest.raises(InputError, match="a sparse matrix of shape"):
         coreselect.select("leverage", features=x, fraction=0.1)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(features=np.random.default_rng(0).random((50, 3)) * 1e-50), "all below float32's range"),
+    (dict(labels=np.array([1e30, 2e30] * 25), stratified=True), "beyond 2\\*\\*53"),
+])
+def test_values_float32_or_int64_cannot_hold(kwargs, match):
+    kwargs = {"features": np.random.default_rng(0).random((50, 3)), **kwargs}
+    with pytest.raises(InputError, match=match):
+        coreselect.select("uniform", fraction=0.1, **kwargs)
+
+
+def test_oracle_values_whose_sums_overflow():
+    with pytest.raises(InputError, match="oracle values must be at most"):
+        coreselect.select("sensitivity", features=np.random.default_rng(0).random((50, 3)),
+                          oracle=np.full(50, 1e307), fraction=0.1)

@@ -11,10 +11,18 @@ from coreselect.errors import InputError
 from coreselect.pool import as_vector, check_dtype
 
 
+#: Largest oracle value: the methods sum n of them (and their squares), which must stay finite.
+MAX_VALUE = 1e150
+
+
 def _check_nonnegative(values: np.ndarray, indices: np.ndarray) -> None:
     if np.any(values < 0):
         bad = indices[values < 0][:5].tolist()
         raise InputError(f"oracle values must be >= 0, but are negative at indices {bad}")
+    if np.any(values > MAX_VALUE):
+        bad = indices[values > MAX_VALUE][:5].tolist()
+        raise InputError(f"oracle values must be at most {MAX_VALUE:.0e} (their sums must stay finite), but are "
+                         f"larger at indices {bad}; rescale them")
 
 
 class Oracle:

@@ -122,6 +122,12 @@ def as_float_matrix(name: str, x: Any) -> np.ndarray | sp.csr_matrix:
             raise InputError(f"{name} holds values beyond float32's range (±3.4e38) at {_rows(beyond)}; "
                              "rescale them")
         raise InputError(f"{name} contains NaN or inf at {_rows(~finite)}")
+    if source.dtype.itemsize > 4 and source.dtype.kind == "f":
+        # a row whose every value is below float32's smallest (1.4e-45) would become all zeros
+        lost = ~arr.any(axis=1) & source.any(axis=1)
+        if lost.any():
+            raise InputError(f"{name} has rows of non-zero values all below float32's range (1.4e-45) at "
+                             f"{_rows(lost)}; rescale them")
     return arr
 
 
@@ -189,6 +195,9 @@ def encode_labels(name: str, v: Any, n: int) -> tuple[np.ndarray, np.ndarray | N
         if bad.any():
             raise InputError(f"{name} must be integer class labels, strings or booleans; {_rows(bad)} hold "
                              "non-integer numbers")
+        bad = np.abs(arr) > 2**53  # beyond this a float is no longer one integer (and int64 overflows)
+        if bad.any():
+            raise InputError(f"{name} hold integers beyond 2**53 as floats at {_rows(bad)}; give them as integers")
         return arr.astype(np.int64), None
     if kind in "bUS":
         text = np.char.decode(arr, "utf-8", "backslashreplace") if kind == "S" else arr  # distinct stays distinct

@@ -184,8 +184,9 @@ def train_proxy(data: BenchData, recipe: Recipe, seed: int, el2n_epochs: int | N
 
     window = el2n_epochs or min(10, recipe.epochs)
     at = feature_epoch or min(10, recipe.epochs)
-    if not 1 <= at <= recipe.epochs:
-        raise InputError(f"feature_epoch must be in [1, {recipe.epochs}] (the proxy's epochs), got {at}")
+    for name, value in (("el2n_epochs", window), ("feature_epoch", at)):
+        if not 1 <= value <= recipe.epochs:
+            raise InputError(f"{name} must be in [1, {recipe.epochs}] (the proxy's epochs), got {value}")
     recorder = DynamicsRecorder(data.n, data.num_classes, epochs=window, features_epoch=at - 1, keep_logits=True)
     model = recipe.build(data, seed)
     start = time.perf_counter()

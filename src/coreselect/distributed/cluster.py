@@ -3,11 +3,16 @@ with neither, Dask's threaded scheduler in this process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from coreselect.errors import InputError
+
+
+#: Below this a Dask worker cannot even start its interpreter and libraries (it would be restarted forever).
+MIN_WORKER_MEMORY = 256 * 2**20
 
 
 def _check_memory_limit(memory_limit: str | float | None) -> None:
@@ -20,8 +25,9 @@ def _check_memory_limit(memory_limit: str | float | None) -> None:
         nbytes = parse_bytes(memory_limit)
     except (ValueError, TypeError):
         raise InputError(f"--worker-memory must be auto or a size such as 4GB, got {memory_limit!r}") from None
-    if nbytes <= 0:
-        raise InputError(f"--worker-memory must be positive, got {memory_limit!r}")
+    if nbytes < MIN_WORKER_MEMORY:
+        raise InputError(f"--worker-memory must be at least {MIN_WORKER_MEMORY // 2**20} MiB (a worker process "
+                         f"needs that much to start), got {memory_limit!r}")
 
 
 @contextmanager
@@ -36,8 +42,10 @@ def connect(workers: int | None = None, scheduler: str | None = None,
     """
     if workers is not None and scheduler is not None:
         raise InputError("give --workers or --scheduler, not both")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise InputError(f"--workers must be an integer >= 1, got {workers!r}")
+    most = 4 * (os.cpu_count() or 1)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= most):
+        raise InputError(f"--workers must be an integer in [1, {most}] (4 per core), got {workers!r}")
     _check_memory_limit(memory_limit)
     if workers is None and scheduler is None:
         yield None

@@ -289,9 +289,10 @@ def run(config: BenchConfig, store: ResultStore) -> None:
         if seed == 0:  # checks that need the prepared data, before any training
             state.recipe.check(data)
             state.proxy_recipe.check(data)
-            if (settings.feature_epoch or 0) > state.proxy_recipe.epochs:
-                raise InputError(f"feature_epoch must be in [1, {state.proxy_recipe.epochs}] (the proxy's epochs), "
-                                 f"got {settings.feature_epoch}")
+            for name in ("el2n_epochs", "feature_epoch"):
+                if (getattr(settings, name) or 0) > state.proxy_recipe.epochs:
+                    raise InputError(f"{name} must be in [1, {state.proxy_recipe.epochs}] (the proxy's epochs), "
+                                     f"got {getattr(settings, name)}")
             too_big = [s for kind, s in budgets if kind == "size" and s > data.n]
             if too_big:
                 raise InputError(f"sizes {too_big} exceed the {data.n} training examples")
