@@ -388,3 +388,27 @@ def test_oracle_values_whose_sums_overflow():
     with pytest.raises(InputError, match="oracle values must be at most"):
         coreselect.select("sensitivity", features=np.random.default_rng(0).random((50, 3)),
                           oracle=np.full(50, 1e307), fraction=0.1)
+
+
+def test_overflowing_sampling_scores_are_refused_not_made_uniform():
+    x = np.random.default_rng(0).random((200, 3)).astype(np.float32)
+    with pytest.raises(InputError, match="overflow float64 with lam"):
+        coreselect.select("sensitivity", features=x, oracle=np.random.default_rng(1).random(200), size=30, k=4,
+                          lam=1e308)
+    with pytest.raises(InputError, match="overflow float64; lower zeta"):
+        coreselect.select("regression-sensitivity", features=x, targets=np.random.default_rng(2).random(200),
+                          size=30, zeta=1e308)
+
+
+def test_meta_tensor_features():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InputError, match="cannot be read"):
+        coreselect.select("kcenter", features=torch.zeros((30, 2), device="meta"), size=3)
+
+
+def test_nan_in_saved_metadata_is_not_json(tmp_path):
+    path = tmp_path / "s.npz"
+    meta = b'{"n": 10, "params": {"x": NaN}}'
+    np.savez(path, indices=np.array([1, 2]), weights=np.array([5.0, 5.0]), metadata=np.frombuffer(meta, np.uint8))
+    with pytest.raises(InputError, match="NaN is not JSON"):
+        coreselect.Subset.load(path)

@@ -536,3 +536,17 @@ def test_subset_take_by_position_and_one_line_repr():
 def test_subset_constructor_names_the_bad_field(kwargs, field):
     with pytest.raises(InputError, match=f"^{field}"):
         Subset(**kwargs)
+
+
+def test_report_refuses_a_damaged_line_in_the_middle(work, capsys):
+    """Only a line that stops short (a kill) is skipped; a complete but invalid line is named."""
+    _jsonl([b"GOOD", b'{"key": {"method": "kcenter" "budget": 0.1, "seed": 0}, "metrics": {}}', b"GOOD"])
+    assert main(["report", "bench"]) == 2
+    assert "line 2: not a JSON record (Expecting ',' delimiter" in capsys.readouterr().err
+
+
+def test_signals_file_with_a_name_twice_in_two_cases(work, capsys):
+    np.savez("b.npz", features=np.load("x.npy"), EL2N=np.ones(N), el2n=np.zeros(N))
+    assert main(["select", "prune", "--signals-from", "b.npz", "--size", "5", "--out", "out.npz"]) == 2
+    assert "['el2n'] given twice" in capsys.readouterr().err
+    assert Path("out.npz").read_bytes() == b"keep me"

@@ -165,6 +165,9 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
                 os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
             os.fsync(fh.fileno())
             os.replace(tmp, target)  # still locked: no other writer takes the temp file for a stale one
+    except OSError as exc:  # a full disk, a quota, an I/O error: nothing was replaced
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

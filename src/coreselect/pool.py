@@ -58,7 +58,10 @@ def _array(name: str, x: Any, hint: str = "") -> np.ndarray:
             or hasattr(x, "__array_interface__")):
         raise InputError(f"{name} must be an array, got a {type(x).__name__}{hint}")
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, perhaps on a GPU or requiring grad
-        x = x.detach().cpu()
+        try:
+            x = x.detach().cpu()
+        except (NotImplementedError, RuntimeError) as exc:  # a meta tensor holds no values
+            raise InputError(f"{name} is a tensor whose values cannot be read ({exc}){hint}") from None
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged lists and the like

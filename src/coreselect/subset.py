@@ -163,7 +163,8 @@ class Subset:
         arrays = {
             "indices": self.indices,
             "weights": self.weights,
-            "metadata": np.frombuffer(json.dumps(self.metadata(), sort_keys=True).encode(), dtype=np.uint8),
+            "metadata": np.frombuffer(json.dumps(self.metadata(), sort_keys=True, allow_nan=False).encode(),
+                                      dtype=np.uint8),
         }
 
         def write(fh: BinaryIO) -> None:
@@ -200,12 +201,17 @@ class Subset:
             raise InputError(f"{path}: {exc}") from None
 
 
+def _not_json(name: str) -> Any:
+    """``json.loads`` hook: ``NaN``/``Infinity`` are Python's extension, not JSON, and are refused."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def _metadata(raw: np.ndarray, path: Path) -> dict[str, Any]:
     """The JSON object of a subset file's ``metadata`` member, with its ``n`` and ``format`` checked."""
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise InputError(f"{path}: metadata must be JSON text as 1-D uint8 bytes, got {raw.dtype} {raw.shape}")
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, numbers too long, nesting too deep
         raise InputError(f"{path}: metadata is not JSON text ({exc})") from None
     if not isinstance(meta, dict):

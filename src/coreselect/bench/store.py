@@ -58,8 +58,8 @@ class ResultStore:
     def records(self) -> Iterator[dict[str, Any]]:
         """The recorded runs, in order.
 
-        A line cut short by a kill while it was written (it starts a JSON object that does not end) is
-        skipped: that run is redone. Any other damage (bytes that are not UTF-8, a line that is not a
+        A line cut short by a kill while it was written (a JSON object that is valid up to its end, where
+        it stops) is skipped: that run is redone. Any other damage (bytes that are not UTF-8, a line that is not a
         record, a record with a missing or ill-typed field) is an `InputError` naming the file and line.
         """
         if not self.path.exists():
@@ -75,9 +75,13 @@ class ResultStore:
                     continue
                 try:
                     record = json.loads(line)
-                except (ValueError, RecursionError):
-                    if line.startswith("{"):
+                except json.JSONDecodeError as exc:
+                    cut = exc.pos >= len(line) or exc.msg.startswith("Unterminated string")  # input ran out
+                    if line.startswith("{") and cut:
                         continue
+                    raise InputError(f"{self.path}, line {number}: not a JSON record ({exc.msg} at column "
+                                     f"{exc.colno})") from None
+                except (ValueError, RecursionError):
                     raise InputError(f"{self.path}, line {number}: not a JSON record") from None
                 problem = _problem(record)
                 if problem:

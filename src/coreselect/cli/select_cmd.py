@@ -74,6 +74,10 @@ def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -
     from coreselect.data import load_array, load_arrays_npz, load_vector
 
     bundle = load_arrays_npz(args.signals_from) if args.signals_from else {}
+    folded = [k.lower() for k in bundle]
+    twice = sorted({k for k in folded if folded.count(k) > 1})
+    if twice:
+        raise InputError(f"--signals-from {args.signals_from}: arrays {twice} given twice (names are case-insensitive)")
     uses = method.uses()
     labels = load_vector(args.labels, "--labels") if args.labels else bundle.get("labels") if "labels" in uses else None
     targets = (load_vector(args.targets, "--targets") if args.targets

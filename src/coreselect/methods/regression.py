@@ -90,9 +90,14 @@ def regression_scores(a: np.ndarray, b: np.ndarray, k: int, zeta: float | None,
 
 
 def sample_scores(scores: np.ndarray, s: int, rng: np.random.Generator, n_queries: int = 0) -> Subset:
-    """`s` i.i.d. draws with ``p ∝ scores`` (uniform when all are 0), weights ``1/(s p)``, merged."""
-    total = scores.sum()
-    p = scores / total if total > 0 and np.isfinite(total) else np.full(scores.size, 1.0 / scores.size)
+    """`s` i.i.d. draws with ``p ∝ scores`` (uniform when all are 0), weights ``1/(s p)``, merged. Scores
+    whose sum overflows (a huge ζ or huge targets) are an InputError, never a silent uniform sample."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = scores.sum()
+    if not np.isfinite(total):
+        raise InputError("the sampling scores ζ·dist + residual² overflow float64; lower zeta, or rescale the "
+                         "features or targets")
+    p = scores / total if total > 0 else np.full(scores.size, 1.0 / scores.size)
     return draw(p, s, rng, n_queries=n_queries)
 
 

@@ -107,10 +107,15 @@ def _distances(d2: np.ndarray, z: int) -> np.ndarray:
 
 
 def probabilities(proxy: LossProxy, lam: float) -> np.ndarray:
-    """``p_e ∝ ℓ̂(e) + λ v(e)`` (Algorithm 1, step 3); uniform when that is 0 everywhere."""
-    q = proxy.lhat + lam * proxy.v
-    total = q.sum()
-    if not (total > 0 and np.isfinite(total)):
+    """``p_e ∝ ℓ̂(e) + λ v(e)`` (Algorithm 1, step 3); uniform when that is 0 everywhere. A sum that
+    overflows (a huge λ or huge losses) is an InputError, never a silent fall back to uniform."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = proxy.lhat + lam * proxy.v
+        total = q.sum()
+    if not np.isfinite(total):
+        raise InputError(f"sampling scores ℓ̂ + λ·v overflow float64 with lam = {lam:.3g}; lower lam, or rescale "
+                         "the losses")
+    if total <= 0:
         return np.full(q.size, 1.0 / q.size)
     return q / total
 
