@@ -15,3 +15,16 @@ def blobs():
     x = np.concatenate([rng.normal(size=(s, 8)) + c for s, c in zip(sizes, centers)]).astype(np.float32)
     y = np.repeat(np.arange(3), sizes)
     return x, y
+
+
+@pytest.fixture
+def files(tmp_path, blobs):
+    """The blobs saved as ``x.npy`` and ``y.npy`` in `tmp_path`, with a random per-example signal saved as
+    both ``el2n.npy`` and ``loss.npy``."""
+    x, y = blobs
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    values = np.random.default_rng(0).random(len(x))
+    np.save(tmp_path / "el2n.npy", values)
+    np.save(tmp_path / "loss.npy", values)
+    return tmp_path

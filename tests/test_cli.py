@@ -13,15 +13,6 @@ import pytest
 from coreselect.cli.main import main
 
 
-@pytest.fixture
-def files(tmp_path, blobs):
-    x, y = blobs
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", y)
-    np.save(tmp_path / "el2n.npy", np.random.default_rng(0).random(len(x)))
-    return tmp_path
-
-
 def _cli(*argv):
     return subprocess.run([sys.executable, "-m", "coreselect", *argv], capture_output=True, text=True)
 

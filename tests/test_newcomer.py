@@ -41,15 +41,6 @@ def _cli_without(modules: str, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", _WITHOUT, modules, *argv], capture_output=True, text=True)
 
 
-@pytest.fixture
-def files(tmp_path, blobs):
-    x, y = blobs
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", y)
-    np.save(tmp_path / "loss.npy", np.random.default_rng(0).random(len(x)))
-    return tmp_path
-
-
 @pytest.mark.parametrize(("modules", "argv", "extra"), [
     ("torch", ["score", "--dataset", "digits", "--epochs", "1"], "torch"),
     ("torch", ["bench", "--dataset", "digits", "--methods", "uniform", "--seeds", "1"], "torch"),

@@ -2,7 +2,7 @@
 
 On a terminal (stderr is a TTY) a tqdm bar advances with every unit of work (a batch, a greedy step).
 When stderr is not a terminal (a pipe, a CI or job log) a line such as
-``train: 1,200/9,380 steps (13%), 0:31 elapsed, ETA 3:33`` is written at most every
+``train: 1,200/9,380 batches (13%), 0:31 elapsed, ETA 3:33`` is written at most every
 :data:`LOG_INTERVAL` seconds — short work prints nothing — and a last line when work that logged ends.
 :func:`quiet` (the CLI's ``--quiet``) silences both.
 """
