@@ -21,6 +21,27 @@ def test_blocks_cover_and_match_brute_force():
     np.testing.assert_allclose(sq_dists(x[:5], y), _brute(x[:5], y), rtol=1e-4, atol=1e-3)
 
 
+def test_nearest_decides_near_ties_in_float64_whatever_the_threads():
+    import faiss
+
+    rng = np.random.default_rng(3)
+    x = rng.random((20000, 128), dtype=np.float32)  # high dimension: distances concentrate, near-ties abound
+    c = x[:4].copy()
+    brute = _brute(x, c)
+    got, before = [], faiss.omp_get_max_threads()
+    for threads in (1, 2):
+        faiss.omp_set_num_threads(threads)
+        got.append(nearest(x, c))
+    faiss.omp_set_num_threads(before)
+    for idx, dist in got:
+        assert (idx == brute.argmin(1)).all()
+        assert dist.dtype == np.float64 and np.array_equal(dist, brute.min(1))
+    # an exact tie goes to the lowest center, whichever order faiss proposes them in
+    c2 = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]], dtype=np.float32)
+    idx, dist = nearest(np.array([[1.0, 0.0], [1.0, 5.0], [0.0, 1.0]], dtype=np.float32), c2)
+    assert idx.tolist() == [0, 0, 0] and dist.tolist() == [1.0, 26.0, 1.0]
+
+
 def test_nearest_and_snap():
     rng = np.random.default_rng(1)
     x, c = rng.normal(size=(500, 8)).astype(np.float32), rng.normal(size=(20, 8)).astype(np.float32)

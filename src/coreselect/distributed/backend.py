@@ -85,11 +85,8 @@ def lloyd(x: da.Array, centers: np.ndarray, passes: int) -> tuple[np.ndarray, li
 # ---- snapping centers to data rows ------------------------------------------------------------------
 
 def _snap_block(block: np.ndarray, centers: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    labels, _ = nearest(block, centers)
-    # the distance to the own center again, exactly and in float64: faiss's BLAS rounding depends on its
-    # thread count, and the snapped rows must not depend on where a chunk ran
-    diff = block.astype(np.float64) - centers[labels]
-    arg, best = cell_minima(labels, np.einsum("ij,ij->i", diff, diff), centers.shape[0])
+    labels, d2 = nearest(block, centers)  # exact float64 distances: the same wherever the chunk runs
+    arg, best = cell_minima(labels, d2, centers.shape[0])
     return np.where(arg >= 0, arg + offset, -1), best
 
 
@@ -112,11 +109,7 @@ def snap(x: da.Array, centers: np.ndarray) -> np.ndarray:
 
 def _assign_block(block: np.ndarray, reps: np.ndarray, rows: np.ndarray, offset: int,
                   z: int) -> np.ndarray:
-    lab, _ = nearest(block, reps)
-    # the distance again, exactly and in float64: faiss's BLAS rounding depends on its thread count, and
-    # the subset must not depend on where a chunk ran
-    diff = block.astype(np.float64) - reps[lab]
-    d2 = np.einsum("ij,ij->i", diff, diff)
+    lab, d2 = nearest(block, reps)  # exact float64 distances: the same wherever the chunk runs
     v = d2 if z == 2 else np.sqrt(d2)
     local = rows - offset
     inside = (local >= 0) & (local < block.shape[0])

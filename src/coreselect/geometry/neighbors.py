@@ -25,16 +25,59 @@ def _flat(d: int, metric: Metric):
     return faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
 
 
-def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of `x`, the index of its nearest row of `centers` and the squared distance.
+#: Values per float64 temporary when distances are re-measured exactly (2 MB: it stays in cache).
+_EXACT_BLOCK_VALUES = 2**18
 
-    Exact (faiss flat L2, blocked internally). Time O(n·k·d), memory O(n + k·d).
+
+def _sq_diff(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``Σ_j (x_ij − c_ij)²`` per row, in float64 and without BLAS: the same bits on any machine."""
+    diff = x.astype(np.float64) - c
+    return (diff * diff).sum(axis=-1)
+
+
+def _exact_argmin(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The nearest center of every row by exact float64 distances (ties: the lowest index)."""
+    step = max(1, _EXACT_BLOCK_VALUES // max(1, centers.size))
+    out = [np.argmin(_sq_diff(x[i:i + step, None, :], centers[None]), axis=1) for i in range(0, len(x), step)]
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+
+def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `x`, the index of its nearest row of `centers` and the squared distance (float64).
+
+    faiss's flat L2 search ranks the centers in float32 through BLAS, whose rounding depends on the
+    thread count and the CPU, so its distances, and on near-ties its winner, would depend on where the
+    search ran (in high dimension distances concentrate and near-ties are common). Here faiss proposes
+    its two nearest centers; where their float32 distances differ by less than twice the worst-case
+    rounding of ``‖x‖² + ‖c‖² − 2x·c`` (Higham's γ_{d+2} bound), the row is decided on exact float64
+    distances to every center (ties: the lowest index), and every row's distance is re-measured in
+    float64. The result is then the same on any machine, thread count or chunking, at about one extra
+    O(n·d) pass. Time O(n·k·d), memory O(n + k·d) beyond bounded blocks.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    index = _flat(x.shape[1], "l2")
-    index.add(np.ascontiguousarray(centers, dtype=np.float32))
-    dist, idx = index.search(x, 1)
-    return idx[:, 0].astype(np.int64), np.maximum(dist[:, 0], 0)
+    centers = np.ascontiguousarray(centers, dtype=np.float32)
+    n, d = x.shape
+    k = centers.shape[0]
+    index = _flat(d, "l2")
+    index.add(centers)
+    dist32, cand = index.search(x, min(2, k))
+    labels = cand[:, 0].astype(np.int64)
+    c64 = centers.astype(np.float64)
+    d2 = np.empty(n)
+    unit = np.finfo(np.float32).eps / 2
+    gamma = (d + 2) * unit / (1 - (d + 2) * unit)
+    c_norm = float((c64 * c64).sum(axis=1).max()) if k else 0.0
+    step = max(1, _EXACT_BLOCK_VALUES // max(1, d))
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        block = x[rows]
+        if k > 1:
+            x_norm = np.einsum("ij,ij->i", block, block, dtype=np.float64)  # only scales the tolerance
+            gap = dist32[rows, 1].astype(np.float64) - dist32[rows, 0]
+            tie = np.flatnonzero(gap <= 4 * gamma * (x_norm + c_norm) * 1.01)
+            labels[start + tie] = _exact_argmin(block[tie], c64)
+        d2[rows] = _sq_diff(block, c64[labels[rows]])
+    return labels, d2
 
 
 def knn(
