@@ -35,6 +35,7 @@ def main() -> None:
     import faiss
 
     import coreselect
+    from coreselect import threads
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -42,7 +43,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=1000)
     ap.add_argument("--s", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS/faiss threads for both contenders")
     args = ap.parse_args()
+    os.environ[threads.ENV_VAR] = str(args.threads)  # coreselect's own default, pinned like the reference
     load_start = os.getloadavg()[0]
     started = datetime.datetime.now().isoformat(timespec="minutes")
     rng = np.random.default_rng(0)
@@ -71,15 +74,16 @@ def main() -> None:
         ours.subset = sub
         return float(sub.params["clustering_cost"])
 
-    faiss.Kmeans(args.d, 8, niter=1).train(x[:10_000])  # warm up faiss/BLAS threads
     runs: dict[str, list[tuple[float, float, float]]] = {"faiss": [], "ours": []}
-    for _ in range(args.repeats):  # alternate the contenders so load changes hit both
-        for name, fn in (("faiss", reference), ("ours", ours)):
-            base = rss_mib("VmRSS")
-            reset_peak()
-            t0 = time.perf_counter()
-            cost = fn()
-            runs[name].append((time.perf_counter() - t0, rss_mib("VmHWM") - base, cost))
+    with threads.limit(args.threads):
+        faiss.Kmeans(args.d, 8, niter=1).train(x[:10_000])  # warm up faiss/BLAS threads
+        for _ in range(args.repeats):  # alternate the contenders so load changes hit both
+            for name, fn in (("faiss", reference), ("ours", ours)):
+                base = rss_mib("VmRSS")
+                reset_peak()
+                t0 = time.perf_counter()
+                cost = fn()
+                runs[name].append((time.perf_counter() - t0, rss_mib("VmHWM") - base, cost))
     load_end = os.getloadavg()[0]
     sub = ours.subset
     t_faiss, t_ours = (float(np.median([r[0] for r in runs[k]])) for k in ("faiss", "ours"))
@@ -92,10 +96,10 @@ def main() -> None:
         "# Sensitivity sampling at scale (Algorithm 1, CPU)",
         "",
         f"Command: `python benchmarks/sensitivity_scale.py --n {args.n} --d {args.d} --k {args.k} --s {args.s} "
-        f"--repeats {args.repeats}`",
+        f"--repeats {args.repeats} --threads {args.threads}`",
         "",
         f"Machine: {describe()}. Date: {started}. 1-min load average: {load_start:.2f} at start, "
-        f"{load_end:.2f} at end.",
+        f"{load_end:.2f} at end. Both contenders ran with {args.threads} BLAS/faiss thread(s).",
         "No GPU was available: the `device=\"cuda\"` target (< 2 s) was not attempted and no GPU path exists.",
         "",
         f"Data: {args.n:,} × {args.d} float32 embeddings ({x.nbytes / 2**20:.0f} MiB), 2,000 Gaussian blobs; "
