@@ -1,6 +1,6 @@
 """One scoreboard of the one-shot results: every method against random selection, seed by seed.
 
-For every setting (dataset, model, subset-training budget, transform) and every method and fraction:
+For every setting (dataset, model and width, subset-training budget, transform) and every method and fraction:
 the mean ± std of the final-epoch test accuracy over seeds, and the difference from random selection
 (`uniform`) *paired by seed* (the same seed gives both the same proxy and the same initialisation), as
 mean ± std of the per-seed differences. A mark flags a difference beyond two standard errors of that
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 #: Key fields that identify a setting (everything else but method, budget and seed must agree).
-SETTING = ("dataset", "model", "protocol", "subset_budget", "subset_epochs", "epochs", "proxy_epochs", "transform")
+SETTING = ("dataset", "model", "width", "protocol", "subset_budget", "subset_epochs", "epochs", "proxy_epochs", "transform")
 RANDOM = "uniform"
 
 

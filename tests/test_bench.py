@@ -220,3 +220,14 @@ def test_subset_budget_steps_trains_subsets_as_long_as_the_full_model(tmp_path):
         steps[budget] = (records["full"]["steps"], records["uniform"]["steps"])
     full = 3 * 12  # 1,437 rows in batches of 128: 12 steps per epoch
     assert steps["steps"] == (full, 3 * 12) and steps["epochs"] == (full, 3 * 2)  # 144 rows: 2 steps per epoch
+
+
+def test_width_option_sets_the_cnn_channels_and_is_refused_for_other_models(tmp_path):
+    from coreselect.bench.proxy import Recipe
+
+    data = bd.prepare(load_dataset("digits"), bd.Transforms(), 0)
+    model = Recipe("cnn", 1, 0.05, width=8).build(data, seed=0)
+    assert model.body[0].out_channels == 8 and model.body[7].out_channels == 16
+    with pytest.raises(InputError, match="width=8 sets the cnn's channels; model 'mlp'"):
+        run_bench(_config(tmp_path / "a", model="mlp", options={"width": "8", "train_size": "600"}))
+    assert not (tmp_path / "a").exists()

@@ -67,13 +67,15 @@ def defaults_for(data: BenchData) -> Defaults:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one model is trained: architecture, epochs and optimiser settings (seeded per run)."""
+    """How one model is trained: architecture (`width`: the cnn's channels, None for its default),
+    epochs and optimiser settings (seeded per run)."""
 
     model: str
     epochs: int
     lr: float
     batch_size: int = 128
     augment: bool = False
+    width: int | None = None
     device: str = "auto"
 
     def config(self, seed: int, epochs: int | None = None) -> Any:
@@ -97,7 +99,8 @@ class Recipe:
         from coreselect.train import build_model
 
         shape = data.image_shape if self.model != "mlp" and data.image_shape else (data.x_train.shape[1],)
-        return build_model(self.model, shape, data.num_classes, seed=seed)
+        extra = {} if self.width is None else {"width": self.width}
+        return build_model(self.model, shape, data.num_classes, seed=seed, **extra)
 
     def check(self, data: BenchData) -> None:
         """Validate the recipe for `data` before any training (unknown model, image model on flat
@@ -108,6 +111,8 @@ class Recipe:
             raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
         if self.model != "mlp" and (data.image_shape is None or len(data.image_shape) != 3):
             raise InputError(f"model {self.model!r} needs image input (C, H, W); dataset {data.name!r} has flat features")
+        if self.width is not None and self.model != "cnn":
+            raise InputError(f"width={self.width} sets the cnn's channels; model {self.model!r} has no such option")
         if self.augment and self.model == "mlp":
             raise InputError("augment=true needs an image model (cnn or resnet18), not mlp")
         self.config(0)  # TrainConfig validates epochs, lr, batch size and device

@@ -71,6 +71,7 @@ OPTIONS: dict[str, str] = {
     "lr": "learning rate (default: the per-dataset table)",
     "batch_size": "training batch size (default 128)",
     "augment": "random crop + flip for image models (true/false, default false)",
+    "width": "channels of the cnn's first conv block, twice that in the second (default 32)",
     "proxy_epochs": "epochs of the signal proxy (default: max(10, --epochs))",
     "el2n_epochs": "epochs EL2N averages over (default: min(10, proxy epochs))",
     "feature_epoch": "proxy epoch whose features and logits the methods see (default: min(10, proxy epochs))",
@@ -101,6 +102,7 @@ class Settings:
     lr: float | None = None
     batch_size: int | None = None
     augment: bool = False
+    width: int | None = None
     proxy_epochs: int | None = None
     el2n_epochs: int | None = None
     feature_epoch: int | None = None
@@ -115,6 +117,7 @@ class Settings:
             lr=option_number(o, "lr", float, low=0, above=True),
             batch_size=option_number(o, "batch_size", int, low=0, above=True),
             augment=_flag(o.get("augment", "false"), "augment"),
+            width=option_number(o, "width", int, low=0, above=True),
             proxy_epochs=option_number(o, "proxy_epochs", int, low=0, above=True),
             el2n_epochs=option_number(o, "el2n_epochs", int, low=0, above=True),
             feature_epoch=option_number(o, "feature_epoch", int, low=0, above=True),
@@ -136,7 +139,8 @@ class Settings:
         d = defaults_for(data)
         return Recipe(
             model=config.model or d.model, epochs=config.epochs or d.epochs, lr=self.lr or d.lr,
-            batch_size=self.batch_size or d.batch_size, augment=self.augment, device=config.device,
+            batch_size=self.batch_size or d.batch_size, augment=self.augment, width=self.width,
+            device=config.device,
         )
 
 
@@ -170,6 +174,7 @@ class _Seed:
             "proxy_epochs": proxy_epochs, "subset_budget": settings.budget_label(), "lr": self.recipe.lr,
             "batch_size": self.recipe.batch_size, "augment": self.recipe.augment, "transform": data.transform,
             "data_seed": data.data_seed, "seed": seed,
+            **({"width": self.recipe.width} if self.recipe.width else {}),
         }
         self._proxy: ProxyRun | None = None
         self._pools: dict[str, Pool] = {}
