@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
 ROOT=${OUT:-bench-out/oneshot-cnn}
+mkdir -p "$ROOT"
 FIRST=uniform,boss,ccs,facility-location,moderate,prune:signal=el2n
 SECOND=prune:signal=forgetting,prune:signal=aum,herding,kcenter,craig,coreset,leverage,gradmatch
 for DATASET in fashion-mnist mnist; do
