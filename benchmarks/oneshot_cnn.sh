@@ -6,23 +6,30 @@
 # Final-epoch accuracy on the 10,000 test images, 3 seeds. Results: benchmarks/results/oneshot-cnn/
 # and the scoreboard (benchmarks/results/scoreboard.md).
 #
+#   benchmarks/oneshot_cnn.sh [METHODS ...]     (each argument one comma-separated group; default: all)
+#
 # One torch thread (CORESELECT_NUM_THREADS=1): the small CNN trains several times faster with one
 # thread than with two on 2-core machines. Run it alone on the machine; every results line records
-# its timings, and the load average is logged at the start and end of each stage.
-# Resumable: rerun after an interruption and only the missing runs are done. Methods run in groups,
-# most-compared first, so an interrupted run leaves complete rows.
+# its timings, and the commit and load average are logged at the start and end of each group.
+# Resumable: rerun after an interruption and only the missing runs are done. Methods run group by
+# group, so an interrupted run leaves complete rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
 ROOT=${OUT:-bench-out/oneshot-cnn}
 mkdir -p "$ROOT"
-FIRST=uniform,boss,ccs,facility-location,moderate,prune:signal=el2n
-SECOND=prune:signal=forgetting,prune:signal=aum,herding,kcenter,craig,coreset,leverage,gradmatch
+GROUPS_DEFAULT=(
+  uniform,moderate,prune:signal=el2n,prune:signal=aum,prune:signal=forgetting,herding,kcenter
+  boss,boss:similarity=global,ccs,ccs:aum=prob,facility-location
+  craig,gradmatch,coreset,leverage
+)
+[ $# -gt 0 ] && METHOD_GROUPS=("$@") || METHOD_GROUPS=("${GROUPS_DEFAULT[@]}")
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
   ARGS=(--dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device cpu --seeds 3 --no-report
         --option width=16 --option train_size=5000 --out "$ROOT/$DATASET")
-  for METHODS in "$FIRST" "$SECOND"; do
-    echo "$(date -u +%FT%TZ) $DATASET $METHODS start, load $(cut -d' ' -f1 /proc/loadavg)"
+  for METHODS in "${METHOD_GROUPS[@]}"; do
+    echo "$(date -u +%FT%TZ) $DATASET $METHODS start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
     coreselect bench "${ARGS[@]}" --methods "$METHODS" --fractions 0.01,0.05,0.1,0.2,0.3
     coreselect bench "${ARGS[@]}" --methods "$METHODS" --fractions 0.01,0.1 --option subset_budget=epochs
     echo "$(date -u +%FT%TZ) $DATASET $METHODS end, load $(cut -d' ' -f1 /proc/loadavg)"
