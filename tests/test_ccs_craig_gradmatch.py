@@ -1,16 +1,13 @@
-"""CCS, CRAIG, GradMatch and the last-layer gradient embeddings."""
+"""CRAIG, GradMatch and the last-layer gradient embeddings (CCS: test_ccs.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import coreselect
 from coreselect.errors import InputError
 from coreselect.geometry.gradients import last_layer_gradients
-from coreselect.methods.ccs import coverage_sample, default_cutoff, strata_budgets
 from coreselect.methods.gradmatch import omp_select
 from coreselect.registry import get_method
 
@@ -20,60 +17,6 @@ def data(n: int = 600, classes: int = 3, d: int = 6, seed: int = 0):
     y = r.integers(classes, size=n)
     x = (r.normal(size=(classes, d))[y] * 2 + r.normal(size=(n, d))).astype(np.float32)
     return x, y, {"el2n": r.random(n), "aum": r.normal(size=n)}
-
-
-# ---- CCS -----------------------------------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 50), min_size=1, max_size=60), st.data())
-def test_strata_budgets_sum_and_respect_sizes(sizes, data_):
-    sizes = np.array(sizes)
-    m = data_.draw(st.integers(0, int(sizes.sum())))
-    take = strata_budgets(sizes, m)
-    assert take.sum() == m
-    assert np.all(take <= sizes) and np.all(take >= 0)
-
-
-def test_strata_budgets_smallest_first():
-    # strata of 2, 10, 30 with m = 21: 2 (all of the smallest), then ⌊19/2⌋ = 9, then the remaining 10
-    np.testing.assert_array_equal(strata_budgets(np.array([30, 2, 10]), 21), [10, 2, 9])
-
-
-def test_coverage_sample_spreads_over_strata():
-    score = np.concatenate([np.zeros(900), np.linspace(0.5, 1, 100)])  # one dense stratum, many sparse ones
-    picked = coverage_sample(score, 100, 50, np.random.default_rng(0))
-    assert np.unique(picked).size == 100
-    assert (score[picked] > 0).sum() > 50  # sparse strata are not starved by the dense one
-    const = coverage_sample(np.ones(30), 10, 50, np.random.default_rng(0))
-    assert np.unique(const).size == 10
-
-
-def test_ccs_cutoff_and_defaults():
-    x, _, sig = data()
-    s = coreselect.select("ccs", features=x, signals=sig, fraction=0.1, seed=0)
-    assert len(s) == 60 and s.weights.sum() == pytest.approx(600)
-    dropped = np.argsort(sig["aum"], kind="stable")[: int(default_cutoff(0.1) * 600)]
-    assert not np.intersect1d(dropped, s.indices).size
-    assert default_cutoff(0.1) == 0.3 and default_cutoff(0.2) == 0.1 and default_cutoff(0.3) == 0.1
-    assert default_cutoff(0.5) == 0.0 and default_cutoff(0.9) == 0.0 and default_cutoff(0.01) == 0.3
-    t = coreselect.select("ccs", features=x, signals=sig, fraction=0.1, score="el2n", cutoff=0.0, seed=0)
-    assert len(t) == 60
-
-
-def test_ccs_deterministic_and_bad_input():
-    x, _, sig = data()
-    a = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
-    b = coreselect.select("ccs", features=x, signals=sig, fraction=0.2, seed=3)
-    np.testing.assert_array_equal(a.indices, b.indices)
-    with pytest.raises(InputError, match="cutoff"):
-        coreselect.select("ccs", features=x, signals=sig, fraction=0.8, cutoff=0.5)
-    with pytest.raises(InputError):
-        coreselect.select("ccs", features=x, signals=sig, fraction=0.1, strata=0)
-    with pytest.raises(InputError, match="aum"):
-        coreselect.select("ccs", features=x, signals={"el2n": sig["el2n"]}, fraction=0.1, score="el2n")
-    const = coreselect.select("ccs", features=x, signals={"aum": np.zeros(600)}, fraction=0.1, seed=0)
-    assert len(const) == 60
 
 
 # ---- gradients -----------------------------------------------------------------------------------
