@@ -9,7 +9,7 @@ import pytest
 
 import coreselect
 from coreselect.errors import InputError
-from coreselect.methods.boss import SCHEDULE, importance, normalized_difficulty, schedule
+from coreselect.methods.boss import SCHEDULE, normalized_difficulty, schedule, sine_importance
 
 
 def data(n: int = 600, classes: int = 3, d: int = 8, seed: int = 0):
@@ -23,11 +23,11 @@ def data(n: int = 600, classes: int = 3, d: int = 8, seed: int = 0):
 def test_importance_peaks_at_peak_and_is_flat_for_alpha_zero():
     d = np.linspace(0, 1, 101)
     for peak in (0.0, 0.3, 0.5, 0.8, 1.0):
-        imp = importance(d, peak, 2.0)
+        imp = sine_importance(d, peak, 2.0)
         assert d[np.argmax(imp)] == pytest.approx(peak)
         assert imp.max() == pytest.approx(1.0)
         assert np.all((imp >= 0) & (imp <= 1))
-    np.testing.assert_array_equal(importance(d, 0.7, 0.0), np.ones_like(d))
+    np.testing.assert_array_equal(sine_importance(d, 0.7, 0.0), np.ones_like(d))
 
 
 def test_normalized_difficulty():
@@ -36,15 +36,93 @@ def test_normalized_difficulty():
     np.testing.assert_array_equal(normalized_difficulty(np.full(4, 7.0), True), np.full(4, 0.5))
 
 
-@pytest.mark.parametrize("dense_mb", [16.0, 0.0])
-def test_alpha_zero_without_cutoff_equals_facility_location(dense_mb):
+@pytest.mark.parametrize("similarity", ["knn", "global"])
+def test_alpha_zero_without_cutoff_equals_facility_location_under_the_same_similarity(similarity):
     x, y, sig = data()
     for f in (0.05, 0.2):
         a = coreselect.select("boss", features=x, labels=y, signals=sig, fraction=f, alpha=0.0, cutoff=0.0,
-                              dense_mb=dense_mb, seed=4)
-        b = coreselect.select("facility-location", features=x, labels=y, fraction=f, dense_mb=dense_mb, seed=4)
+                              similarity=similarity, seed=4)
+        b = coreselect.select("facility-location", features=x, labels=y, fraction=f, scope=similarity, seed=4)
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.weights, b.weights)
+    other = "global" if similarity == "knn" else "knn"
+    c = coreselect.select("facility-location", features=x, labels=y, fraction=0.2, scope=other, seed=4)
+    assert not np.array_equal(a.indices, c.indices)  # the two similarities are different objectives
+
+
+def _knn_masked_dense_greedy(x: np.ndarray, imp: np.ndarray, m: int, k: int) -> np.ndarray:
+    """The greedy on the *dense* definition of BOSS's kNN objective: Sim(i, j) = 0.5 + 0.5·cos when j
+    is among the k nearest (by cosine, self included) of i, else 0 — built by brute force."""
+    from coreselect.geometry.facility import from_dense
+    from coreselect.geometry.greedy import lazy_greedy
+
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    cos = u.astype(np.float64) @ u.T.astype(np.float64)
+    near = np.argsort(-cos, axis=1, kind="stable")[:, :k]
+    sim = np.zeros_like(cos, dtype=np.float32)
+    rows = np.repeat(np.arange(x.shape[0]), k)
+    sim[rows, near.ravel()] = (0.5 + 0.5 * cos[rows, near.ravel()]).astype(np.float32)
+    np.fill_diagonal(sim, 1.0)
+    return lazy_greedy(from_dense(sim.T.copy(), imp), m)[0]  # candidate-major: row j = Sim(·, j)
+
+
+def test_one_objective_whatever_the_class_size():
+    """A 2,000-row class: the small-class path (exact kNN), the large-class path forced to exact kNN, and
+    a brute-force dense matrix of the same kNN similarity all give the same greedy picks."""
+    from coreselect.methods.facility_location import GraphOptions
+
+    r = np.random.default_rng(3)
+    x = np.maximum(r.normal(size=(2000, 12)) + r.normal(size=(8, 12))[r.integers(8, size=2000)] * 2, 0)
+    x = x.astype(np.float32) + 0.01
+    imp = r.random(2000) ** 2
+    small = GraphOptions(scope="knn").select(x, 60, np.random.default_rng(0), imp)[0]
+    large = GraphOptions(scope="knn", dense_mb=0.0, exact=True).select(x, 60, np.random.default_rng(0), imp)[0]
+    np.testing.assert_array_equal(small, large)
+    np.testing.assert_array_equal(np.sort(small), np.sort(_knn_masked_dense_greedy(x, imp, 60, 32)))
+
+
+def test_knn_similarity_does_not_crowd_where_the_global_one_does():
+    """Non-negative (ReLU-like) features, one class in two far-apart clusters, importance high only in
+    the first: with all-pairs similarity (≥ 0.5 everywhere) the important picks "represent" the second
+    cluster too; restricted to neighbourhoods, the second cluster keeps its own picks."""
+    r = np.random.default_rng(0)
+    a = np.abs(r.normal(size=(300, 6))) + np.array([8, 0, 0, 0, 0, 0])
+    b = np.abs(r.normal(size=(300, 6))) + np.array([0, 0, 0, 0, 0, 8])
+    x = np.vstack([a, b]).astype(np.float32)
+    el2n = np.concatenate([np.full(300, 0.5), np.zeros(300)]) + r.random(600) * 0.01
+    sig = {"el2n": el2n, "aum": np.zeros(600)}
+    picked_b = {}
+    for similarity in ("knn", "global"):
+        s = coreselect.select("boss", features=x, labels=np.zeros(600, int), signals=sig, size=20, peak=0.8,
+                              alpha=1.0, cutoff=0.0, similarity=similarity, seed=0)
+        picked_b[similarity] = int((s.indices >= 300).sum())
+    assert picked_b["knn"] >= 5 and picked_b["global"] <= 1, picked_b
+
+
+def test_beta_importance_and_importance_on_the_gain():
+    from scipy.stats import beta
+
+    from coreselect.methods.boss import beta_importance
+
+    d = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(beta_importance(d, 3.0, 2.0), beta.pdf(d, 3.0, 2.0))
+    x, y, sig = data(900)
+    mean_d = {}
+    for a, b in ((6.0, 1.0), (1.0, 6.0)):
+        s = coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, importance="beta",
+                              beta_a=a, beta_b=b, cutoff=0.0, seed=0)
+        assert s.params["importance"] == "beta" and s.params["beta_a"] == a
+        mean_d[a] = np.mean([normalized_difficulty(sig["el2n"][y == c], True)[np.isin(np.flatnonzero(y == c),
+                            s.indices)].mean() for c in range(3)])
+    assert mean_d[6.0] > mean_d[1.0] + 0.2, mean_d  # Beta(6, 1) favours hard examples, Beta(1, 6) easy ones
+    inside = coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, alpha=4.0, cutoff=0.0, seed=0)
+    on_gain = coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, alpha=4.0, cutoff=0.0,
+                                importance_on="gain", seed=0)
+    assert len(on_gain) == len(inside) and not np.array_equal(on_gain.indices, inside.indices)
+    flat = coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, alpha=0.0, cutoff=0.0,
+                             importance_on="gain", seed=0)
+    fl = coreselect.select("facility-location", features=x, labels=y, fraction=0.1, seed=0)
+    np.testing.assert_array_equal(flat.indices, fl.indices)
 
 
 @pytest.mark.parametrize("peak", [0.0, 1.0, 0.75])
@@ -107,7 +185,8 @@ def test_bad_and_degenerate_input():
     # a cutoff that leaves a class fewer members than its budget
     with pytest.raises(InputError, match="cutoff"):
         coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.6, cutoff=0.5)
-    for bad in ({"peak": 1.5}, {"alpha": -1.0}, {"cutoff": 1.0}, {"score": "nonsense"}):
+    for bad in ({"peak": 1.5}, {"alpha": -1.0}, {"cutoff": 1.0}, {"score": "nonsense"}, {"similarity": "cosine"},
+                {"importance": "gauss"}, {"importance": "beta", "beta_a": 0.5}, {"importance_on": "loss"}):
         with pytest.raises(InputError):
             coreselect.select("boss", features=x, labels=y, signals=sig, fraction=0.1, **bad)
     with pytest.raises(InputError, match="aum"):

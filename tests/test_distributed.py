@@ -340,7 +340,7 @@ def test_greedi_on_a_class_over_the_memory_budget(labelled):
     x, y, _ = labelled
     xd = da.from_array(x, chunks=700)
     single = coreselect.select("facility-location", features=x, labels=y, fraction=0.05, seed=0)
-    with local(), dask.config.set({"coreselect.class-bytes": 2e6}):
+    with local(), dask.config.set({"coreselect.class-bytes": 4e5}):
         got = coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
         assert got == coreselect.select("facility-location", features=xd, labels=y, fraction=0.05, seed=0)
     assert len(got) == len(single) and got != single

@@ -38,7 +38,7 @@ def problems(draw):
 
 def build(p: dict) -> facility.FacilityLocation:
     return facility.build(p["x"], p["importance"], p["weights"], similarity=p["similarity"], neighbors=p["k"],
-                          exact=True, dense_bytes=10**9 if p["dense"] else 0)
+                          exact=True, scope="global" if p["dense"] else "knn")
 
 
 @settings(max_examples=150, deadline=None)
@@ -69,11 +69,11 @@ def test_sparse_never_exceeds_dense_and_matches_it_with_full_neighbourhoods():
     x = blobs(300)
     rng = np.random.default_rng(1)
     s = rng.choice(300, size=30, replace=False)
-    dense = facility.build(x, dense_bytes=10**9)
+    dense = facility.build(x, scope="global")
     for sim in facility.SIMILARITIES:
-        dense = facility.build(x, similarity=sim, dense_bytes=10**9)
-        full = facility.build(x, similarity=sim, neighbors=300, exact=True, dense_bytes=0)
-        small = facility.build(x, similarity=sim, neighbors=5, exact=True, dense_bytes=0)
+        dense = facility.build(x, similarity=sim, scope="global")
+        full = facility.build(x, similarity=sim, neighbors=300, exact=True, scope="knn")
+        small = facility.build(x, similarity=sim, neighbors=5, exact=True, scope="knn")
         assert full.sparse and small.sparse and not dense.sparse
         assert full.evaluate(s) == pytest.approx(dense.evaluate(s), rel=1e-6)
         assert small.evaluate(s) <= dense.evaluate(s) + 1e-6
@@ -85,13 +85,13 @@ def test_sparse_greedy_is_close_to_dense_greedy_on_the_dense_objective():
     under 1% of the dense objective that greedy on the dense function reaches."""
     x = blobs(3000, d=16, centres=20)
     m = 300
-    dense, _ = lazy_greedy(facility.build(x, dense_bytes=10**9), m)
-    sparse, _ = lazy_greedy(facility.build(x, neighbors=16, dense_bytes=0), m)
+    dense, _ = lazy_greedy(facility.build(x, scope="global"), m)
+    sparse, _ = lazy_greedy(facility.build(x, neighbors=16, scope="knn"), m)
     ref = facility.dense_value(x, dense)
     got = facility.dense_value(x, sparse)
     assert got >= 0.99 * ref
     # and the sparse value of a subset is a lower bound of its dense value
-    fn = facility.build(x, neighbors=16, dense_bytes=0)
+    fn = facility.build(x, neighbors=16, scope="knn")
     assert fn.evaluate(sparse) <= got + 1e-6
 
 
@@ -100,7 +100,7 @@ def test_importance_and_weights_enter_the_objective():
     imp = np.linspace(0, 1, 50)
     w = np.linspace(1, 2, 50)
     s = np.array([3, 17, 40])
-    fn = facility.build(x, importance=imp, weights=w, dense_bytes=10**9)
+    fn = facility.build(x, importance=imp, weights=w, scope="global")
     assert fn.evaluate(s) == pytest.approx(facility.dense_value(x, s, importance=imp, weights=w), rel=1e-6)
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     sim = 0.5 + 0.5 * xn @ xn[s].T
@@ -109,7 +109,7 @@ def test_importance_and_weights_enter_the_objective():
 
 def test_stochastic_greedy_is_deterministic_and_close_to_lazy():
     x = blobs(1000)
-    fn = facility.build(x, dense_bytes=10**9)
+    fn = facility.build(x, scope="global")
     lazy, _ = lazy_greedy(fn, 50)
     fn.reset()
     a, _ = stochastic_greedy(fn, 50, np.random.default_rng(3))
@@ -150,7 +150,7 @@ def test_degenerate_inputs_are_well_defined():
     zeros = np.zeros((20, 3), dtype=np.float32)
     for x in (same, zeros):
         for dense in (True, False):
-            fn = facility.build(x, dense_bytes=10**9 if dense else 0, neighbors=4, exact=True)
+            fn = facility.build(x, scope="global" if dense else "knn", neighbors=4, exact=True)
             chosen, gains = lazy_greedy(fn, 5)
             np.testing.assert_array_equal(chosen, np.arange(5))  # all ties: lowest indices
             assert np.all(np.isfinite(gains)) and np.isfinite(fn.value())
@@ -208,3 +208,30 @@ def test_facility_location_method_through_the_front_door():
     for bad in ({"optimizer": "fast"}, {"similarity": "l1"}, {"neighbors": 0}, {"epsilon": 1.5}):
         with pytest.raises(InputError):
             coreselect.select("facility-location", features=x, fraction=0.05, **bad)
+
+
+def test_scopes_and_the_memory_check_of_the_global_one(monkeypatch):
+    x = blobs(300)
+    assert not facility.build(x, scope="global").sparse and facility.build(x, scope="knn").sparse
+    assert not facility.build(x, scope="auto").sparse  # 300² floats fit the default 16 MB block
+    assert facility.build(x, scope="auto", dense_bytes=0).sparse
+    with pytest.raises(InputError, match="scope must be one of"):
+        facility.build(x, scope="dense")
+    monkeypatch.setattr("coreselect.npyio.available_memory", lambda: 1000)
+    with pytest.raises(InputError, match=r"all-pairs similarity of 300 rows \(scope='global'\) needs"):
+        facility.build(x, scope="global")
+
+
+def test_importance_on_the_gain_lazy_equals_naive_and_differs_from_inside():
+    from coreselect.geometry.greedy import ScaledGains
+
+    x = blobs(400, seed=2)
+    imp = np.random.default_rng(1).random(400)
+    lazy = lazy_greedy(ScaledGains(facility.build(x, scope="global"), imp), 30)
+    naive = naive_greedy(ScaledGains(facility.build(x, scope="global"), imp), 30)
+    np.testing.assert_array_equal(lazy[0], naive[0])
+    np.testing.assert_array_equal(lazy[1], naive[1])
+    inside = lazy_greedy(facility.build(x, importance=imp, scope="global"), 30)[0]
+    assert not np.array_equal(np.sort(inside), np.sort(lazy[0]))
+    with pytest.raises(InputError, match="priority has shape"):
+        ScaledGains(facility.build(x), imp[:10])

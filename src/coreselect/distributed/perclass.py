@@ -17,7 +17,8 @@ worker's memory limit; the Dask config key ``coreselect.class-bytes`` overrides 
 Representative Elements in Massive Data", NeurIPS 2013, Algorithm 1): the class is split uniformly at
 random into p parts that fit; greedy picks m_c in each part (round 1, parallel); greedy picks m_c again
 among the union of the p partial solutions (round 2, one task); the answer is the better, by the class's
-F, of the round-2 set and the best round-1 set. Guarantee: for any partition
+F, of the round-2 set and the best round-1 set (compared by the all-pairs F whatever the scope: the
+kNN graph of a class too large for one worker exists nowhere whole, so that comparison stands in for it). Guarantee: for any partition
 ``F(A_GreeDi) ≥ (1 − 1/e)² / min(p, m_c) · F(OPT)`` (Theorem 4.2 with κ = m_c); for the uniformly
 random partition used here ``E F(A_GreeDi) ≥ (1 − 1/e)/2 · F(OPT)`` (Barbosa, Ene, Nguyen & Ward, "The
 Power of Randomization", ICML 2015, Theorem 3). The measured gap to single-machine greedy is in
@@ -68,9 +69,11 @@ def class_memory_budget() -> float:
 
 def facility_bytes(n: int, d: int, opts: GraphOptions) -> float:
     """Working memory of facility location on n rows: the rows (twice: input and normalised), plus the
-    dense n×n block when it fits `opts.dense_mb`, else the kNN graph (both orientations, int64 + float32)."""
+    dense n×n block (scope "global", or "auto" when it fits `opts.dense_mb`), else the kNN graph (both
+    orientations, int64 + float32)."""
     dense = 4.0 * n * n
-    table = dense if dense <= opts.dense_mb * 2**20 else 2.0 * n * (opts.neighbors + 1) * 12
+    use_dense = opts.scope == "global" or (opts.scope == "auto" and dense <= opts.dense_mb * 2**20)
+    table = dense if use_dense else 2.0 * n * (opts.neighbors + 1) * 12
     return 8.0 * n * d + table
 
 

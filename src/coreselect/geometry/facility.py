@@ -13,7 +13,7 @@ candidates and :meth:`FacilityLocation.add`. Both representations store, for eve
 rows `i` it can represent and the values `Sim(i, j)·I_j` (the *transposed* graph: candidate-major), so
 a gain is one gather and one segmented sum, with no Python loop over examples.
 
-* **dense** — all n² pairs; memory 4·n² bytes. Exact.
+* **dense** — all n² pairs; memory 4·n² bytes.
 * **sparse** — each example keeps only its `k` nearest neighbours (exact, or approximate by cell probing),
   plus itself; memory O(n·k). A row with no chosen example among its neighbours counts 0, where the
   dense function would count its best similarity to S. So on the same S, F_sparse ≤ F_dense, with
@@ -21,7 +21,17 @@ a gain is one gather and one segmented sum, with no Python loop over examples.
   nearest chosen example of such a row is then in its list. The gap is the rows left uncovered; it
   shrinks as k·|S|/n grows. Measured in ``benchmarks/results/facility-scale.md`` and tested.
 
-:func:`build` picks dense when the n×n block fits in `dense_bytes`, the kNN graph otherwise.
+**Scope** — which F :func:`build` stands for, whatever the number of rows:
+
+* ``"knn"`` — Sim(i, j) counts only when j is among the k nearest neighbours of i, else 0: *one*
+  objective at every size, held as the sparse graph (exact kNN up to :data:`EXACT_KNN_ROWS` rows or
+  with ``exact=True``, cell probing beyond). On ReLU features ``0.5 + 0.5·cos`` is ≥ 0.5 for every pair,
+  so all-pairs F lets a few heavily weighted picks "represent" everyone (BOSS's crowding); restricted
+  to neighbourhoods, a pick only covers its own region. BOSS's and facility location's default.
+* ``"global"`` — all pairs, the dense block at every size (the BOSS authors' code); refused when the
+  n×n block exceeds the available memory.
+* ``"auto"`` — dense when the block fits in `dense_bytes`, else the kNN graph (CRAIG: its official
+  similarity is dense, the graph is the approximation where memory runs out).
 
 Similarities: ``"cosine"`` — ``0.5 + 0.5·cos(x_i, x_j)`` ∈ [0, 1] (BOSS's map; all-zero rows have
 cosine 0 with everything); ``"euclidean"`` — ``R − ‖x_i − x_j‖`` with ``R = 2·max_i ‖x_i − x̄‖`` ≥ every
@@ -43,14 +53,20 @@ from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.cellknn import cell_knn
 from coreselect.geometry.distances import normalize_rows, sq_norms
 from coreselect.geometry.neighbors import knn
+from coreselect.npyio import check_memory
 
 Similarity = Literal["cosine", "euclidean"]
 SIMILARITIES = ("cosine", "euclidean")
+Scope = Literal["knn", "global", "auto"]
+SCOPES = ("knn", "global", "auto")
 
 #: Largest dense similarity block (bytes) :func:`build` accepts before switching to the kNN graph.
 DENSE_BYTES = 16 * 2**20
 #: Default neighbourhood size of the sparse graph (see the table in benchmarks/results/facility-scale.md).
 DEFAULT_NEIGHBORS = 32
+#: Under scope "knn", classes up to this many rows get an exact kNN graph (an O(n²·d) search, about the
+#: cost of the 16 MB dense block); larger ones cell probing unless ``exact=True``.
+EXACT_KNN_ROWS = 2048
 
 
 @dataclass
@@ -261,19 +277,26 @@ def from_dense(sim: np.ndarray, importance: np.ndarray | None = None,
 
 
 def build(x: np.ndarray, importance: np.ndarray | None = None, weights: np.ndarray | None = None,
-          similarity: Similarity = "cosine", neighbors: int = DEFAULT_NEIGHBORS, exact: bool = False,
-          probes: int = 4, dense_bytes: int = DENSE_BYTES, seed: int = 0) -> FacilityLocation:
-    """Facility location on the rows of `x`: dense when 4·n² ≤ `dense_bytes`, else the kNN graph.
+          similarity: Similarity = "cosine", scope: Scope = "knn", neighbors: int = DEFAULT_NEIGHBORS,
+          exact: bool = False, probes: int = 4, dense_bytes: int = DENSE_BYTES, seed: int = 0) -> FacilityLocation:
+    """Facility location on the rows of `x` under `scope` (module docstring): ``"knn"`` the kNN graph
+    (exact up to :data:`EXACT_KNN_ROWS` rows), ``"global"`` the dense block, ``"auto"`` dense when
+    4·n² ≤ `dense_bytes`, else the kNN graph.
 
     `importance` (per candidate, ≥ 0) multiplies the similarity (BOSS); `weights` (per represented
-    example, ≥ 0) weights the sum. `neighbors`, `exact` and `probes` set the sparse graph (ignored when dense).
+    example, ≥ 0) weights the sum. `neighbors`, `exact` and `probes` set the graph (unused when dense).
     """
     x, importance, weights = _check(x, importance, weights, similarity)
+    if scope not in SCOPES:
+        raise InputError(f"scope must be one of {SCOPES}, got {scope!r}")
     if neighbors < 1:
         raise InputError(f"neighbors must be >= 1, got {neighbors}")
     n = x.shape[0]
-    if 4 * n * n <= dense_bytes:
+    if scope == "global":
+        check_memory(4 * n * n, f"the all-pairs similarity of {n} rows (scope='global')")
+    if scope == "global" or (scope == "auto" and 4 * n * n <= dense_bytes):
         return from_dense(dense_block(x, similarity), importance, weights)
+    exact = exact or (scope == "knn" and n <= EXACT_KNN_ROWS)
     return from_graph(knn_graph(x, neighbors, similarity, exact=exact, probes=probes, seed=seed), importance, weights)
 
 

@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from scipy.stats import beta as beta_distribution
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.geometry import facility
 from coreselect.methods._perclass import class_budgets
-from coreselect.methods.facility_location import GraphOptions, Optimizer
+from coreselect.methods.facility_location import IMPORTANCE_ON, GraphOptions, ImportanceOn, Optimizer
 from coreselect.methods.prune import HIGHER_IS_HARDER
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 #: Default (peak, α, cutoff β) by subset fraction: the row with the largest fraction ≤ f applies.
-#: Chosen by the sweep in benchmarks/boss_schedule.py (results: benchmarks/results/boss-schedule.md,
+#: From the sweep in benchmarks/boss_schedule.py (results: benchmarks/results/boss-schedule.md,
 #: Fashion-MNIST, MLP proxy): below 5%, pure diversity (α = 0) with a 10% AUM cutoff; from 5%, a mild
 #: importance (α = 1) peaked at medium difficulty (0.5), the cutoff kept to 30% and dropped beyond.
-#: The paper's further guidance — move the peak toward hard examples as the budget grows — did not
-#: hold there: peak 0.8 was worse than 0.5 at every fraction swept (1%, 5%, 10%, 30%).
+#: That sweep ran on the all-pairs similarity, where a large α crowds (similarity="global"), and
+#: under the old protocol (few subset-training steps); it is to be redone on the kNN objective.
 SCHEDULE: tuple[tuple[float, float, float, float], ...] = (
     (0.0, 0.5, 0.0, 0.1),
     (0.05, 0.5, 1.0, 0.1),
@@ -46,10 +48,17 @@ def normalized_difficulty(values: np.ndarray, higher_is_harder: bool) -> np.ndar
     return (d - lo) / (hi - lo)
 
 
-def importance(difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
+def sine_importance(difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
     """I = ((sin(π(D − c)) + 1) / 2)^α with c = peak + 1.5 (Eq. 4): maximal at D = peak, flat for α = 0."""
     base = (np.sin(np.pi * (difficulty - (peak + 1.5))) + 1) / 2
     return np.power(np.clip(base, 0, 1), alpha)
+
+
+def beta_importance(difficulty: np.ndarray, a: float, b: float) -> np.ndarray:
+    """I = the Beta(a, b) probability density at D (the BOSS authors' code, where Eq. 4's sine is
+    commented out). a, b ≥ 1 keep it finite on [0, 1]; its mode (a − 1)/(a + b − 2) is the favoured
+    difficulty. Only ratios of I matter to the greedy, so the density's scale is irrelevant."""
+    return beta_distribution.pdf(difficulty, a, b)
 
 
 def fill_saturated(chosen: np.ndarray, gains: np.ndarray, importance: np.ndarray) -> np.ndarray:
@@ -77,23 +86,34 @@ class BOSS(MethodBase):
 
     For class c with budget m_c (the Budget split of the class sizes): drop the ⌊β·n_c⌋ lowest-AUM
     members; normalise the difficulty signal `score` of the rest to D ∈ [0, 1] (1 = hardest; constant →
-    0.5); importance ``I_j = ((sin(π(D_j − c)) + 1)/2)^α`` with ``c = peak + 1.5``; maximise
-    ``F(S) = Σ_i max_{j∈S} Sim(i, j)·I_j`` with ``Sim = 0.5 + 0.5·cos`` over the kept members, by lazy
-    greedy (exact; dense block for small classes, sparse kNN graph for large ones — see
-    :mod:`coreselect.geometry.facility`). `peak`, `alpha`, `cutoff` left as None come from
-    :func:`schedule` by fraction. Once F is saturated (every remaining gain is 0, which a large α
-    reaches early: a few high-importance picks then represent everyone better than any low-importance
-    candidate could), the rest of the class budget goes to the most important remaining members
-    (:func:`fill_saturated`). α = 0 and β = 0 give exactly ``facility-location``. Unweighted (n/m).
+    0.5); importance ``I_j = ((sin(π(D_j − c)) + 1)/2)^α`` with ``c = peak + 1.5`` (``importance="sine"``,
+    Eq. 4), or the Beta(`beta_a`, `beta_b`) density of D (``"beta"``, the authors' code); maximise
+    ``F(S) = Σ_i max_{j∈S} Sim(i, j)·I_j`` with ``Sim = 0.5 + 0.5·cos`` over the kept members by lazy
+    greedy. The paper never defines Sim beyond local uses (METHODS.md, BOSS step 4):
+    ``similarity="knn"`` (default) counts it only between an example and its `neighbors` nearest
+    neighbours — one objective at every class size (exact kNN up to 2,048 rows or with ``exact``), and
+    no crowding; ``"global"`` takes all pairs, as the authors' code does (on ReLU features every pair
+    then has Sim ≥ 0.5, and a few high-importance picks "represent" everyone). ``importance_on="gain"``
+    moves I from inside F to the greedy's marginal gain (``argmax_j I_j·Δ_j F``; the authors' optimiser
+    supports both). `peak`, `alpha`, `cutoff` left as None come from :func:`schedule` by fraction. Once
+    F is saturated (every remaining gain is 0), the rest of the class budget goes to the most important
+    remaining members (:func:`fill_saturated`). α = 0 and β = 0 give exactly ``facility-location`` with
+    ``scope`` equal to this `similarity`. Unweighted (n/m).
 
     A class whose kept members are fewer than its budget is an InputError (lower the cutoff).
-    Time and memory: those of facility location on each class (O(n_c²) dense, O(n_c·k) sparse).
+    Time and memory: those of facility location on each class (O(n_c·k) for the kNN graph, O(n_c²) for
+    all pairs).
     """
 
     peak: float | None = None
     alpha: float | None = None
     cutoff: float | None = None
     score: str = "el2n"
+    similarity: Literal["knn", "global"] = "knn"
+    importance: Literal["sine", "beta"] = "sine"
+    beta_a: float = 2.0
+    beta_b: float = 2.0
+    importance_on: ImportanceOn = "similarity"
     optimizer: Optimizer = "lazy"
     neighbors: int = facility.DEFAULT_NEIGHBORS
     exact: bool = False
@@ -111,10 +131,26 @@ class BOSS(MethodBase):
             raise InputError(f"cutoff must be in [0, 1), got {self.cutoff}")
         if self.score not in HIGHER_IS_HARDER:
             raise InputError(f"score must be one of {', '.join(HIGHER_IS_HARDER)}, got {self.score!r}")
+        if self.similarity not in ("knn", "global"):
+            raise InputError(f"similarity must be 'knn' or 'global', got {self.similarity!r}")
+        if self.importance not in ("sine", "beta"):
+            raise InputError(f"importance must be 'sine' or 'beta', got {self.importance!r}")
+        if not (self.beta_a >= 1 and self.beta_b >= 1):
+            raise InputError(f"beta_a and beta_b must be >= 1 (a bounded density), got {self.beta_a}, {self.beta_b}")
+        if self.importance_on not in IMPORTANCE_ON:
+            raise InputError(f"importance_on must be one of {IMPORTANCE_ON}, got {self.importance_on!r}")
         self.options().check()
 
     def options(self) -> GraphOptions:
-        return GraphOptions("cosine", self.optimizer, self.neighbors, self.exact, self.probes, self.dense_mb)
+        return GraphOptions(similarity="cosine", scope=self.similarity, importance_on=self.importance_on,
+                            optimizer=self.optimizer, neighbors=self.neighbors, exact=self.exact, probes=self.probes,
+                            dense_mb=self.dense_mb)
+
+    def weigh(self, difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
+        """The importance of members with normalised `difficulty` (sine of Eq. 4, or the Beta density)."""
+        if self.importance == "beta":
+            return beta_importance(difficulty, self.beta_a, self.beta_b)
+        return sine_importance(difficulty, peak, alpha)
 
     def requires(self) -> frozenset[str]:
         return frozenset({"labels", "aum", self.score})
@@ -140,7 +176,7 @@ class BOSS(MethodBase):
                     f"remain after the AUM cutoff {cutoff}, fewer than its budget {m}; lower the cutoff"
                 )
             d = normalized_difficulty(signal[keep], HIGHER_IS_HARDER[self.score])
-            plan.append((keep, m, importance(d, peak, alpha)))
+            plan.append((keep, m, self.weigh(d, peak, alpha)))
         return dataclasses.replace(self, peak=peak, alpha=alpha, cutoff=cutoff), plan
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:

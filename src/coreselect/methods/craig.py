@@ -38,8 +38,10 @@ class CRAIG(MethodBase):
     :func:`coreselect.geometry.gradients.last_layer_gradients`) — the bench passes them because
     ``embedding = "gradients"``. The chosen examples are the lazy-greedy maximisers of
     ``Σ_i max_{j∈S} (R − ‖g_i − g_j‖)`` (CRAIG Eq. 9; R bounds every distance, see
-    :mod:`coreselect.geometry.facility`); the weight of j is the number of class members whose nearest
-    chosen gradient is g_j (Eq. 8's γ_j), so each class's weights sum to its size and all to n.
+    :mod:`coreselect.geometry.facility`) — over all pairs where the class's block fits `dense_mb` (the
+    official dense similarity), over the `neighbors`-NN graph beyond (scope ``"auto"``); the weight of j
+    is the number of class members whose nearest chosen gradient is g_j (Eq. 8's γ_j), so each class's
+    weights sum to its size and all to n.
     Time and memory: those of facility location per class, plus O(n_c·m_c·d) for the counts.
     """
 
@@ -58,7 +60,8 @@ class CRAIG(MethodBase):
         self.options().check()
 
     def options(self) -> GraphOptions:
-        return GraphOptions("euclidean", self.optimizer, self.neighbors, self.exact, self.probes, self.dense_mb)
+        return GraphOptions(similarity="euclidean", scope="auto", optimizer=self.optimizer, neighbors=self.neighbors,
+                            exact=self.exact, probes=self.probes, dense_mb=self.dense_mb)
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)

@@ -10,20 +10,27 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.geometry import facility
-from coreselect.geometry.greedy import OPTIMIZERS, maximize
+from coreselect.geometry.greedy import OPTIMIZERS, ScaledGains, maximize
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 Optimizer = Literal["lazy", "naive", "stochastic"]
+ImportanceOn = Literal["similarity", "gain"]
+IMPORTANCE_ON = ("similarity", "gain")
 
 
 @dataclass(frozen=True)
 class GraphOptions:
-    """How the facility-location function of one class is built and maximised."""
+    """How the facility-location function of one class is built and maximised. `scope`: see
+    :mod:`coreselect.geometry.facility`; `importance_on`: where a per-candidate importance enters —
+    inside F (``Sim(i, j)·I_j``, BOSS Eq. 5) or on the greedy's marginal gain
+    (:class:`~coreselect.geometry.greedy.ScaledGains`)."""
 
     similarity: facility.Similarity = "cosine"
+    scope: facility.Scope = "knn"
+    importance_on: ImportanceOn = "similarity"
     optimizer: Optimizer = "lazy"
     neighbors: int = facility.DEFAULT_NEIGHBORS
     exact: bool = False
@@ -34,6 +41,10 @@ class GraphOptions:
     def check(self) -> None:
         if self.similarity not in facility.SIMILARITIES:
             raise InputError(f"similarity must be one of {facility.SIMILARITIES}, got {self.similarity!r}")
+        if self.scope not in facility.SCOPES:
+            raise InputError(f"scope must be one of {facility.SCOPES}, got {self.scope!r}")
+        if self.importance_on not in IMPORTANCE_ON:
+            raise InputError(f"importance_on must be one of {IMPORTANCE_ON}, got {self.importance_on!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.neighbors < 1:
@@ -47,11 +58,14 @@ class GraphOptions:
 
     def select(self, x: np.ndarray, m: int, rng: np.random.Generator,
                importance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (rows of `x`) of `m` greedy maximisers of F over the rows of `x`, in greedy order,
-        and their marginal gains."""
-        fn = facility.build(x, importance=importance, similarity=self.similarity, neighbors=self.neighbors,
-                            exact=self.exact, probes=self.probes, dense_bytes=int(self.dense_mb * 2**20),
-                            seed=int(rng.integers(2**31)))
+        """Positions (rows of `x`) of `m` greedy picks over the rows of `x`, in greedy order, and their
+        marginal gains (scaled by the importance when it is on the gain)."""
+        inside = importance if self.importance_on == "similarity" else None
+        fn = facility.build(x, importance=inside, similarity=self.similarity, scope=self.scope,
+                            neighbors=self.neighbors, exact=self.exact, probes=self.probes,
+                            dense_bytes=int(self.dense_mb * 2**20), seed=int(rng.integers(2**31)))
+        if importance is not None and inside is None:
+            fn = ScaledGains(fn, importance)
         return maximize(fn, m, self.optimizer, rng=rng, epsilon=self.epsilon)
 
 
@@ -61,18 +75,21 @@ class FacilityLocationMethod(MethodBase):
     """Per class, greedily maximise F(S) = Σ_i max_{j∈S} Sim(i, j) (pure diversity/representativeness).
 
     ``similarity="cosine"``: Sim = 0.5 + 0.5·cos ∈ [0, 1] (as BOSS, so BOSS with α = 0 and no cutoff is
-    exactly this method); ``"euclidean"``: R − ‖x_i − x_j‖. Classes whose n_c×n_c block fits in
-    `dense_mb` are exact; larger ones use a sparse graph of `neighbors` nearest neighbours (``exact``
-    kNN, or approximate by cell probing with `probes` cells) — see :mod:`coreselect.geometry.facility`
-    for how far that is from the dense objective. ``optimizer``: ``"lazy"`` (exact greedy),
+    exactly this method under the same scope); ``"euclidean"``: R − ‖x_i − x_j‖. ``scope`` (see
+    :mod:`coreselect.geometry.facility`): ``"knn"`` (default) counts Sim only between an example and
+    its `neighbors` nearest neighbours — the same objective at every class size, exact kNN up to 2,048
+    rows (or with ``exact``), cell probing with `probes` cells beyond; ``"global"``: all pairs, dense;
+    ``"auto"``: dense when the n_c×n_c block fits in `dense_mb`, else the kNN graph. ``optimizer``: ``"lazy"`` (exact greedy),
     ``"naive"`` (same result, slow; a reference), ``"stochastic"`` (Mirzasoleiman et al. 2015, ε =
     `epsilon`). Unweighted (n/m). Without labels the whole set is one class.
 
-    Time per class: dense O(n_c²·d + re-evaluations·n_c); sparse O(n_c·probes·√n_c·d) for the graph
-    plus O(n_c·k) per greedy pass over the candidates. Memory: 4·n_c² bytes (dense) or O(n_c·k).
+    Time per class: dense O(n_c²·d + re-evaluations·n_c); kNN graph O(n_c²·d) exact or
+    O(n_c·probes·√n_c·d) probed, plus O(n_c·k) per greedy pass over the candidates. Memory: 4·n_c² bytes
+    (dense) or O(n_c·k).
     """
 
     similarity: facility.Similarity = "cosine"
+    scope: facility.Scope = "knn"
     optimizer: Optimizer = "lazy"
     neighbors: int = facility.DEFAULT_NEIGHBORS
     exact: bool = False
@@ -87,8 +104,9 @@ class FacilityLocationMethod(MethodBase):
         self.options().check()
 
     def options(self) -> GraphOptions:
-        return GraphOptions(self.similarity, self.optimizer, self.neighbors, self.exact, self.probes,
-                            self.dense_mb, self.epsilon)
+        return GraphOptions(similarity=self.similarity, scope=self.scope, optimizer=self.optimizer,
+                            neighbors=self.neighbors, exact=self.exact, probes=self.probes, dense_mb=self.dense_mb,
+                            epsilon=self.epsilon)
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)
