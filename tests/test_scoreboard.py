@@ -1,0 +1,49 @@
+"""The scoreboard script: paired differences from random, significance marks and the time columns."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scoreboard.py"
+
+
+@pytest.fixture(scope="module")
+def scoreboard():
+    spec = importlib.util.spec_from_file_location("scoreboard", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(method: str, seed: int, acc: float, budget: float = 0.1) -> dict:
+    key = {"protocol": "oneshot", "dataset": "toy", "model": "cnn", "subset_budget": "steps", "method": method,
+           "budget": budget, "budget_kind": "fraction", "seed": seed}
+    timings = {"select": 2.0, "train_subset": 10.0, "signal": 5.0}
+    if method == "full":
+        timings = {"signal": 5.0, "train_full": 50.0}
+    return {"key": key, "metrics": {"test_accuracy": acc}, "timings": timings}
+
+
+def test_marks_only_differences_beyond_two_standard_errors(scoreboard):
+    assert scoreboard.paired({0: 0.80, 1: 0.82, 2: 0.81}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == "▲"
+    assert scoreboard.paired({0: 0.60, 1: 0.61, 2: 0.62}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == "▼"
+    assert scoreboard.paired({0: 0.80, 1: 0.60, 2: 0.75}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == ""  # noisy
+    mean, sd, k, mark = scoreboard.paired({0: 0.9}, {0: 0.7})
+    assert (k, mark) == (1, "") and mean == pytest.approx(0.2)  # one seed: no mark
+
+
+def test_tables_and_time_columns_from_results_lines(scoreboard, tmp_path):
+    lines = [_record("uniform", s, 0.70 + 0.01 * s) for s in range(3)]
+    lines += [_record("boss", s, 0.80 + 0.01 * s) for s in range(3)]
+    lines += [_record("full", s, 0.9, budget=1.0) for s in range(3)]
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n{\"cut short")
+    records = scoreboard.load([path])
+    text = "\n".join(scoreboard.markdown(scoreboard.tables(records), scoreboard.timings(records)))
+    assert "| boss | 0.8100 ± 0.0082 (+0.1000 ± 0.0000, ▲) |" in text
+    assert "| boss | 2.0 / 10 |" in text and "Signal (proxy) training 5 s; full-data training 50 s" in text
+    assert "| full data | 0.9000 ± 0.0000 |" in text
