@@ -410,3 +410,13 @@ def test_two_round_kcenter_is_within_its_factor(client):
     with local():
         one_chunk = coreselect.select("kcenter", features=da.from_array(x, chunks=4000), size=40, seed=0)
     assert one_chunk == single
+
+
+def test_unused_inputs_are_named_as_on_one_machine():
+    from coreselect.errors import UnusedInputWarning
+
+    x = blobs(600)
+    y = np.arange(600) % 3
+    with local(), pytest.warns(UnusedInputWarning, match="method 'kcenter' does not use labels: ignored; pass "
+                                                         "per_class=True"):
+        coreselect.select("kcenter", features=da.from_array(x, chunks=200), labels=y, size=10, seed=0)

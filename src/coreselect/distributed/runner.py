@@ -78,6 +78,8 @@ def select(
     pool = metadata_pool(n, labels, targets, signals, oracle)
     budget = Budget.from_request(n, fraction=fraction, size=size, allocation=allocation)
     runner = RUNNERS[impl.name]
+    api.check_inputs(impl, pool)
+    api.warn_unused(impl, pool, budget)
 
     def run(p: Pool, b: Budget, rng: np.random.Generator) -> Subset:
         shift = scale_shift(*inputs.check_values(feats), impl.name, impl.scale)
