@@ -221,6 +221,8 @@ def test_npy_shards_one_chunk_per_shard(tmp_path):
     feats = open_features(str(d / "*.npy"))
     assert feats.array.chunks[0] == (334, 333, 333) and len(feats.sources) == 3
     np.testing.assert_array_equal(feats.array.compute(scheduler="sync"), x)
+    with pytest.raises(InputError, match=r"--key 'emb': .* holds one array, with no names to choose from"):
+        open_features(str(d / "*.npy"), "emb")
 
 
 def test_zarr_and_parquet_inputs(tmp_path):

@@ -183,10 +183,13 @@ def parquet_files(pattern: str, column: str | None = None) -> Sharded:
 def open_features(spec: str, column: str | None = None) -> Sharded:
     """Sharded features from a ``.npy`` glob, a ``.zarr`` store or a Parquet glob (`column`: embedding column)."""
     low = spec.rstrip("/").lower()
-    if low.endswith(".zarr"):
-        return zarr_array(spec)
     if low.endswith((".parquet", ".pq")):
         return parquet_files(spec, column)
+    if column is not None and low.endswith((".zarr", ".npy")):
+        raise InputError(f"--key {column!r}: {spec!r} holds one array, with no names to choose from "
+                         "(--key names an array in an .npz file or the embedding column of Parquet shards)")
+    if low.endswith(".zarr"):
+        return zarr_array(spec)
     if low.endswith(".npy"):
         return npy_shards(spec)
     raise InputError(f"--features {spec!r}: sharded features must be .npy files, .parquet files or a .zarr store")
