@@ -139,3 +139,30 @@ def test_demo_runs_and_puts_random_first():
     table = lines[lines.index(next(line for line in lines if line.startswith("method"))):]
     assert table[2].startswith("random (uniform)")
     assert any(line.startswith("full data") for line in table)
+
+
+def test_allocation_names_text_and_boolean_classes_by_their_values(tmp_path, capsys):
+    from coreselect.subset import Subset
+
+    x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    for labels, allocation, expected in (
+        (np.array(["0", "1", "cat"] * 20), "0=5,cat=3", {"0": 5, "cat": 3}),
+        (np.array([True, False] * 30), "True=4,False=2", {True: 4, False: 2}),
+        (np.arange(60) % 3, "0=5,2=3", {0: 5, 2: 3}),
+    ):
+        np.save(tmp_path / "y.npy", labels)
+        out = tmp_path / "s.npz"
+        assert main(["select", "uniform", "--features", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                     "--param", "stratified=true", "--allocation", allocation, "--size", str(sum(expected.values())),
+                     "--out", str(out)]) == 0
+        s = Subset.load(out)
+        got = {labels[i].item(): 0 for i in s.indices}
+        for i in s.indices:
+            got[labels[i].item()] += 1
+        assert got == expected
+    np.save(tmp_path / "y.npy", np.array(["0", "1", "cat"] * 20))
+    assert main(["select", "uniform", "--features", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--param", "stratified=true", "--allocation", "dog=5", "--size", "5",
+                 "--out", str(tmp_path / "t.npz")]) == 2
+    assert "--allocation: no class 'dog'; the classes are '0', '1', 'cat'" in capsys.readouterr().err

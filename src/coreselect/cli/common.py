@@ -5,6 +5,9 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from coreselect.budget import Allocation
 from coreselect.errors import InputError
@@ -25,15 +28,22 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
     return out
 
 
-def parse_allocation(text: str) -> Allocation:
-    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class);
-    a class that is not an integer is named by its value (``cat=10,dog=5`` for text labels)."""
+def parse_allocation(text: str, classes: np.ndarray | None = None) -> Allocation:
+    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class).
+
+    With integer labels a key is the class number. With text or boolean labels, `classes` holds their
+    sorted values and a key names the class whose value reads as it: ``cat=10,dog=5``, ``0=5`` for the
+    text class "0", ``True=5`` for the boolean class True."""
     if text in ("proportional", "balanced"):
         return text
-    mapping: dict[int | str, float] = {}
+    by_name = None if classes is None else {str(c): c for c in classes.tolist()}
+    mapping: dict[Any, float] = {}
     for key, value in parse_assignments(text.split(","), "--allocation").items():
+        if by_name is not None and key not in by_name:
+            raise InputError(f"--allocation: no class {key!r}; the classes are {', '.join(map(repr, by_name))}")
+        name = by_name[key] if by_name is not None else int(key) if key.lstrip("-").isdigit() else key
         try:
-            mapping[int(key) if key.lstrip("-").isdigit() else key] = int(value) if value.isdigit() else float(value)
+            mapping[name] = int(value) if value.isdigit() else float(value)
         except ValueError:
             raise InputError(f"--allocation: {key}={value} is not CLASS=SIZE or CLASS=FRACTION") from None
     return mapping

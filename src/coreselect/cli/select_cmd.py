@@ -10,7 +10,7 @@ from coreselect import api, registry
 from coreselect.budget import Budget
 from coreselect.cli.common import check_output_path, parse_allocation, parse_assignments
 from coreselect.errors import InputError
-from coreselect.pool import Pool
+from coreselect.pool import Pool, encode_labels
 from coreselect.subset import Subset
 
 #: Arrays of a ``--signals-from`` file that are inputs, not signals.
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = _load_inputs(args, method)
     pool = Pool.build(**inputs)
     budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
-                                 allocation=parse_allocation(args.allocation))
+                                 allocation=parse_allocation(args.allocation, pool.classes))
     api.check_inputs(method, pool)
     api.warn_unused(method, pool, budget)
     subset = api.run(method, pool, budget, args.seed)
@@ -139,9 +139,12 @@ def _run_sharded(args: argparse.Namespace, out: Path, method: Any, params: dict[
     from coreselect.distributed import connect, select
 
     inputs = _load_inputs(args, method, sharded=True)
+    labels = inputs["labels"]
+    classes = None if labels is None else encode_labels("labels", labels, len(labels))[1]
+    allocation = parse_allocation(args.allocation, classes)
     with connect(workers=args.workers, scheduler=args.scheduler, memory_limit=args.worker_memory):
         subset = select(args.method, fraction=args.fraction, size=args.size,
-                        allocation=parse_allocation(args.allocation), seed=args.seed, **inputs, **params)
+                        allocation=allocation, seed=args.seed, **inputs, **params)
     subset.save(out)
     total = Budget.from_request(subset.n, fraction=args.fraction, size=args.size).total
     print(f"selected {_size_text(subset, total)} with {args.method} -> {out}")
