@@ -250,7 +250,7 @@ def test_parameter_hints_are_all_checkable():
 
 
 #: What the importance-sampling methods' weights average to (their ``weight_total`` says so and why).
-EXPECTED_TOTAL = {"sensitivity": N, "leverage": N, "coreset": N, "regression-sensitivity": N - regression.default_k(N)}
+EXPECTED_TOTAL = {"sensitivity": N, "leverage": N, "coreset": N, "regression-sensitivity": N}
 
 
 @pytest.mark.parametrize("name", coreselect.available_methods())
@@ -276,13 +276,13 @@ def test_coreset_totals_are_those_its_docstring_states():
 
 
 def test_regression_default_k_never_exceeds_the_rows_clustered(monkeypatch):
-    assert [regression.default_k(n) for n in (10, 200, 8192, 81_921, 10**7)] == [1, 20, 820, 820, 820]
-    monkeypatch.setattr(regression, "PAM_MAX_ROWS", 50)  # n = 600 then needs the sample, as n > 81,920 does
+    assert [regression.default_k(n, 20_000) for n in (100, 8192, 81_921, 10**7)] == [50, 4096, 4096, 4096]
+    monkeypatch.setattr(regression, "PAM_MAX_ROWS", 50)  # n = 600 then needs the sample, as n > 8,192 does
     a = RNG.normal(size=(600, 3)).astype(np.float32)
-    s = coreselect.select("regression-sensitivity", features=a, targets=a.sum(axis=1), fraction=0.05, zeta=1.0)
-    assert s.n_queries == 5
+    s = coreselect.select("regression-sensitivity", features=a, targets=a.sum(axis=1), fraction=0.1, zeta=1.0)
+    assert s.n_queries == 60 and (s.weights == 1).sum() >= 25  # k = 25 (half the 50 rows clustered), 35 draws
     with pytest.raises(InputError, match="k=51 exceeds the 50 rows"):
-        coreselect.select("regression-sensitivity", features=a, targets=a.sum(axis=1), fraction=0.05, k=51)
+        coreselect.select("regression-sensitivity", features=a, targets=a.sum(axis=1), fraction=0.1, k=51)
 
 
 # --- tune ------------------------------------------------------------------------------------------------

@@ -7,18 +7,17 @@ column is appended: ``A = [X̃ | 1]``. For every method, size s and seed, the me
 of the training rows, the weighted least squares on the sample gives x̂, and the run records
 ``train_1mr2`` and ``val_1mr2`` (``1 − R²`` of x̂ on the whole training and validation sets) and the
 selection time. Methods: any registered method that returns weights — ``uniform``, ``leverage``,
-``regression-sensitivity`` (parameters as ``regression-sensitivity:zeta=10``).
+``regression-sensitivity`` (parameters as ``regression-sensitivity:zeta=10,medoid_share=0.25``). The
+budget s is the label budget: regression-sensitivity spends it on k medoids plus s − k draws.
 
-To keep 100 runs affordable, the selection's expensive part is shared where it does not depend on s:
-regression-sensitivity clusters once per (seed, parameters) and draws every s from those scores;
-leverage scores are computed once (they are deterministic). The recorded ``select`` time is that
-shared preparation plus the draw, i.e. what one selection at that s costs.
+Leverage scores are computed once (they are deterministic) and every s is drawn from them; the recorded
+``select`` time is that preparation plus the draw, i.e. what one selection at that s costs. The other
+methods run through the front door per (s, seed).
 Key: protocol, dataset, method (label), budget (= s), seed.
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -28,19 +27,12 @@ from coreselect.bench.specs import parse_methods
 from coreselect.bench.store import ResultStore
 from coreselect.errors import InputError
 
-OPTIONS = {"k_fraction": "medoids as a fraction of the training rows when k is not given (default 0.1)"}
+OPTIONS: dict[str, str] = {}
 
 
 def validate(config: BenchConfig) -> None:
     if not config.sizes:
         raise InputError("protocol regression needs --sizes (sample sizes)")
-    text = config.option("k_fraction", "0.1")
-    try:
-        ok = 0 < float(text) <= 1
-    except ValueError:
-        ok = False
-    if not ok:
-        raise InputError(f"option k_fraction must be in (0, 1], got {text!r}")
 
 
 def design(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +54,7 @@ def run(config: BenchConfig, store: ResultStore) -> None:
     from coreselect.budget import Budget
     from coreselect.data import load_dataset
     from coreselect.geometry.sensitivities import leverage_scores
-    from coreselect.methods.regression import regression_scores, sample_scores, weighted_lstsq
+    from coreselect.methods.regression import sample_scores, weighted_lstsq
     from coreselect.pool import Pool
 
     ds = load_dataset(config.dataset, root=config.data_root)
@@ -72,7 +64,6 @@ def run(config: BenchConfig, store: ResultStore) -> None:
     b, b_val = ds.y_train, ds.y_test
     n = a.shape[0]
     pool = Pool.build(a, targets=b)
-    k_default = math.ceil(float(config.option("k_fraction", "0.1")) * n)
     lev_cache: tuple[np.ndarray, float] | None = None
     for spec in parse_methods(config.methods):
         for seed in range(config.seeds):
@@ -84,12 +75,7 @@ def run(config: BenchConfig, store: ResultStore) -> None:
             rng = np.random.default_rng(seed)
             prep = 0.0
             scores = None
-            if spec.name == "regression-sensitivity":
-                t0 = time.perf_counter()
-                k = spec.params.get("k") or k_default
-                scores = regression_scores(a, b, k, spec.params.get("zeta"), rng)
-                prep = time.perf_counter() - t0
-            elif spec.name == "leverage":
+            if spec.name == "leverage":
                 if lev_cache is None:
                     t0 = time.perf_counter()
                     lev_cache = (leverage_scores(a), time.perf_counter() - t0)
