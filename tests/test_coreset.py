@@ -29,42 +29,51 @@ def _multiplicity(s, x, y, shares, kind="unified"):
         p = sensitivity(x[rows], kind)
         p = p / p.sum()
         mine = y[s.indices] == c
-        counts[mine] = s.weights[mine] * shares[c] * p[np.searchsorted(rows, s.indices[mine])]
+        counts[mine] = s.weights[mine] / s.params["unit_weight"] * shares[c] * p[np.searchsorted(rows, s.indices[mine])]
     return counts
+
+
+def _class_totals(x, y, c, m, d, weighting, kind="unified", seeds=300):
+    """Per-draw class totals of the strategy's own weights (:func:`sample_class`, before the common factor)."""
+    scores = sensitivity(x[y == c], kind)
+    return np.array([sample_class(scores, m, d, weighting, np.random.default_rng(seed))[1].sum()
+                     for seed in range(seeds)])
 
 
 @pytest.mark.parametrize("kind", ["unified", "leverage", "lewis"])
 def test_inv_weighted_class_sizes_are_unbiased(kind):
     x, y = _data(n=300)
-    sizes = np.bincount(y)
-    totals = np.array([
-        [s.weights[y[s.indices] == c].sum() for c in (0, 1)]
-        for s in (coreselect.select("coreset", features=x, labels=y, size=30, sensitivity=kind,
-                                    weighting="inv", seed=seed) for seed in range(300))
-    ])
-    mean, se = totals.mean(axis=0), totals.std(axis=0, ddof=1) / np.sqrt(len(totals))
-    assert np.all(np.abs(mean - sizes) < 4 * se), (mean, sizes, se)
+    for c, m in ((0, 25), (1, 5)):
+        totals = _class_totals(x, y, c, m, 0.0, "inv", kind)
+        assert abs(totals.mean() - (y == c).sum()) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
 
 
 def test_keep_is_unbiased_with_a_deterministic_part():
     x, y = _data(n=300, seed=1)
-    totals = np.array([
-        coreselect.select("coreset", features=x, labels=y, size=40, deterministic=0.5, weighting="keep",
-                          seed=seed).weights.sum()
-        for seed in range(300)
-    ])
-    assert abs(totals.mean() - 300) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+    totals = _class_totals(x, y, 0, 34, 0.5, "keep")
+    assert abs(totals.mean() - (y == 0).sum()) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
 
 
 def test_inv_is_biased_with_a_deterministic_part():
     """The unbiasedness check has power: inv weights over-count once the top examples are forced in."""
     x, y = _data(n=300)
-    totals = np.array([
-        coreselect.select("coreset", features=x, labels=y, size=30, deterministic=0.5, weighting="inv",
-                          seed=seed).weights.sum()
-        for seed in range(100)
-    ])
-    assert abs(totals.mean() - 300) > 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+    totals = _class_totals(x, y, 0, 25, 0.5, "inv", seeds=100)
+    assert abs(totals.mean() - (y == 0).sum()) > 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+
+
+@pytest.mark.parametrize("weighting", ["keep", "inv", "prop"])
+@pytest.mark.parametrize("d", [0.0, 0.5, 1.0])
+def test_weights_sum_to_n_by_one_common_factor(weighting, d):
+    """Every output sums to n (deterministic=1 with keep used to sum to m); the factor is unit_weight and
+    the weights are the strategy's own times it, so the classifier trained on them does not change."""
+    x, y = _data(n=200, seed=2)
+    s = coreselect.select("coreset", features=x, labels=y, size=20, deterministic=d, weighting=weighting, seed=0)
+    assert s.weights.sum() == pytest.approx(200)
+    unit = s.params["unit_weight"]
+    if weighting == "keep" and d == 1.0:
+        assert unit == pytest.approx(200 / 20) and np.allclose(s.weights, unit)
+    if weighting == "prop":
+        assert unit == pytest.approx(1.0)
 
 
 def test_draws_sum_exactly_to_the_budget():
@@ -89,7 +98,7 @@ def test_d1_is_deterministic_top_m_per_class():
         s = sensitivity(x[rows], "unified")
         expected.append(rows[np.argsort(-s, kind="stable")[:m_c]])
     np.testing.assert_array_equal(a.indices, np.sort(np.concatenate(expected)))
-    np.testing.assert_allclose(a.weights, 1.0)  # keep: deterministic examples keep their prior weight
+    np.testing.assert_allclose(a.weights, a.params["unit_weight"])  # keep: every pick keeps its prior weight
 
 
 def test_prop_splits_class_mass_by_d():
@@ -176,6 +185,6 @@ def test_subset_properties(size, d, allocation, seed):
     s = coreselect.select("coreset", features=x, labels=y, size=size, deterministic=d, allocation=allocation,
                           seed=seed)
     assert np.unique(s.indices).size == len(s) <= size
-    assert np.all(s.weights > 0)
+    assert np.all(s.weights > 0) and s.weights.sum() == pytest.approx(300)
     if d == 1.0:
         assert len(s) == size

@@ -44,6 +44,8 @@ def test_tune_returns_best_subset_and_whole_grid():
     md = r.table.to_markdown()
     assert md.count("\n") == len(r.table) + 2 and "| size |" in md
     assert r.seconds > 0 and r.positive == 1
+    for subset in (r.best, *r.best_by_size.values()):  # every output sums to n, whatever won
+        assert subset.weights.sum() == pytest.approx(600)
 
 
 def test_tuned_subset_is_reproduced_by_select():
@@ -133,7 +135,11 @@ def test_refine_records_path_and_never_loses_validation_f1():
     assert no_gain == 2 or len(r.path) == 7  # stopped by patience, or ran out of rounds
     assert set(start.indices) <= set(r.best.indices)
     added = np.setdiff1d(r.best.indices, start.indices)
-    np.testing.assert_allclose(r.best.weights[np.isin(r.best.indices, added)], 1.0)
+    unit = r.best.params["unit_weight"]  # an added example keeps its prior weight 1, scaled with the rest
+    np.testing.assert_allclose(r.best.weights[np.isin(r.best.indices, added)], unit)
+    assert r.best.weights.sum() == pytest.approx(600) and r.last.weights.sum() == pytest.approx(600)
+    kept = np.isin(r.best.indices, start.indices)  # the start's weights all scaled by one factor
+    np.testing.assert_allclose(r.best.weights[kept] / start.weights, unit / start.params["unit_weight"])
     again = refine(start, x, y, xv, yv, "logreg", batch=5, patience=2, max_rounds=6, seed=0)
     assert again.best == r.best and again.path == r.path
 

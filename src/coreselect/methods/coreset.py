@@ -16,6 +16,14 @@ Weights per draw or deterministic example:
 
 `d = 0`, ``proportional`` allocation and ``inv`` is the vanilla sensitivity-sampling coreset (``keep``
 equals ``inv`` at d = 0).
+
+These weights are in units of the prior weight 1 and need not sum to n (``keep`` at d = 1 sums to m,
+``inv`` at d > 0 over-counts the forced examples). The returned subset multiplies them all by one common
+factor ``c = n / Σ w`` so that they sum to n exactly (DESIGN.md, weight convention), recorded as
+``params["unit_weight"]``: the weight of an example that stands for itself only. A common factor
+changes no classifier trained on the weights (training normalises them to mean 1) and keeps the
+relative class masses each strategy gives, which is what tuning the allocation acts on; the per-class
+estimators above are unbiased before the factor, and the factor turns them into ratio estimators.
 """
 
 from __future__ import annotations
@@ -35,11 +43,6 @@ from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 WEIGHTINGS = ("keep", "inv", "prop")
-#: What the weights add up to under each strategy: the paper's estimators are kept as it defines them.
-WEIGHT_TOTAL = ("n exactly with weighting='prop'; with 'keep', n in expectation while d < 1 (unbiased) "
-                "and m at d = 1, where every pick keeps its prior weight 1 and stands for itself only; "
-                "with 'inv', n in expectation at d = 0 and more above it (the forced top examples are "
-                "over-counted)")
 
 
 def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: str,
@@ -77,7 +80,8 @@ def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: st
 
 def sample_coreset(plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, deterministic: float,
                    weighting: str, rng: np.random.Generator) -> Subset:
-    """Merge :func:`sample_class` over `plan = [(class rows, m_c, class scores)]` into one Subset.
+    """Merge :func:`sample_class` over `plan = [(class rows, m_c, class scores)]` into one Subset whose
+    weights sum to n: the strategy's weights times ``unit_weight = n / Σ w`` (module docstring).
 
     The scores are computed once and reused here, which is what makes grid tuning cheap.
     """
@@ -86,7 +90,9 @@ def sample_coreset(plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, d
         pos, weights = sample_class(scores, m, deterministic, weighting, rng)
         idx.append(rows[pos])
         w.append(weights)
-    return Subset.from_draws(np.concatenate(idx), np.concatenate(w), n)
+    weights = np.concatenate(w)
+    unit = n / weights.sum()
+    return Subset.from_draws(np.concatenate(idx), weights * unit, n, params={"unit_weight": float(unit)})
 
 
 def class_scores(pool: Pool, kind: str, lewis_iters: int = 20) -> dict[int, np.ndarray]:
@@ -109,9 +115,9 @@ class Coreset(MethodBase):
     """Per-class sensitivity coreset with a deterministic fraction and a weight strategy (module docstring).
 
     Parameters: ``sensitivity`` (``unified`` | ``leverage`` | ``lewis``), ``deterministic`` d ∈ [0, 1],
-    ``weighting`` (``keep`` | ``inv`` | ``prop``), ``lewis_iters``. The weights sum to n only with
-    ``prop``, and to n in expectation with ``keep`` (d < 1) and ``inv`` (d = 0) — :data:`WEIGHT_TOTAL`;
-    a classifier trained through ``sample_weight`` should normalise them (the tuner does, to mean 1).
+    ``weighting`` (``keep`` | ``inv`` | ``prop``), ``lewis_iters``. The strategy's weights are scaled
+    by one common factor to sum to n (recorded as ``params["unit_weight"]``, module docstring); a
+    classifier trained through ``sample_weight`` should normalise them (the tuner does, to mean 1).
     The class split comes from the front door's ``allocation`` (``proportional``, ``balanced``, ``{class: size or fraction}``).
     Dense or CSR features. Time: the per-class sensitivity (O(nnz·d + d³) per class, × ``lewis_iters``
     for ``lewis``) plus O(n log n) sampling; memory O(n + d²) beyond the features.
@@ -124,7 +130,6 @@ class Coreset(MethodBase):
 
     needs = frozenset({"labels"})
     weighted = True
-    weight_total = WEIGHT_TOTAL
     reference = "Improving Model Classification by Optimizing the Training Dataset (arXiv 2507.16729)"
     scale = "any"
 

@@ -2,9 +2,12 @@
 
 Round r: train the classifier on the current weighted subset, score it on the validation split, then
 add the `batch` remaining training examples with the smallest margin (|decision| for binary problems,
-top-1 minus top-2 score otherwise; seeded random tie-break). An added example gets its prior weight 1:
-it was queried for itself, not sampled to stand for others (giving it the mean coreset weight instead
-swamped the minority class on imbalanced a9a and drove validation F1 to 0). Stop after `patience` rounds without a better validation F1 (ties broken by
+top-1 minus top-2 score otherwise; seeded random tie-break). An added example gets its prior weight 1,
+i.e. the subset's ``params["unit_weight"]`` (1 when it has none): it was queried for itself, not
+sampled to stand for others (giving it the mean coreset weight instead swamped the minority class on
+imbalanced a9a and drove validation F1 to 0). Then every weight is scaled by one common factor so the
+subset again sums to n, and ``unit_weight`` with it (training normalises weights to mean 1, so the
+factor changes no classifier). Stop after `patience` rounds without a better validation F1 (ties broken by
 balanced accuracy) or after `max_rounds`; the best subset along the path is returned and the whole
 F1 path is recorded.
 
@@ -45,7 +48,7 @@ def refine(subset: Subset, x: Any, y: Any, x_val: Any, y_val: Any, estimator: An
     """Grow `subset` by the least-certain remaining examples while validation F1 improves (module docstring).
 
     `batch` defaults to 10% of the starting subset (at least 1). The returned subset may hold up to
-    ``len(subset) + max_rounds · batch`` examples.
+    ``len(subset) + max_rounds · batch`` examples; once it has grown, its weights sum to n.
     """
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
@@ -76,11 +79,15 @@ def refine(subset: Subset, x: Any, y: Any, x_val: Any, y_val: Any, estimator: An
             break
         margin = model.margin(pool.features[remaining])
         new_rows = remaining[np.lexsort((rng.random(remaining.size), margin))[:batch]]
+        unit = float(current.params.get("unit_weight", 1.0))
         indices = np.concatenate([current.indices, new_rows])
-        weights = np.concatenate([current.weights, np.ones(new_rows.size)])
+        weights = np.concatenate([current.weights, np.full(new_rows.size, unit)])
+        scale = pool.n / weights.sum()
         order = np.argsort(indices, kind="stable")
-        current = Subset(indices=indices[order], weights=weights[order], n=pool.n)
-    params = {**subset.params, "active_batch": int(batch), "active_rounds": best_round, "patience": int(patience)}
+        current = Subset(indices=indices[order], weights=weights[order] * scale, n=pool.n,
+                         params={"unit_weight": unit * scale})
+    params = {**subset.params, **best.params, "active_batch": int(batch), "active_rounds": best_round,
+              "patience": int(patience)}
     best = dataclasses.replace(best, method=subset.method or "coreset", params=params, seed=subset.seed)
     return RefineResult(best=best, path=tuple(path), best_round=best_round, seconds=time.perf_counter() - t0,
                         last=current)

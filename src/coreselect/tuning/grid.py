@@ -210,8 +210,9 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
     (fractions of n; 1.0 is all of n). `grid`: overrides of :data:`DEFAULT_GRID` keys. Labels may be
     strings or booleans (classes by their values, as in :func:`coreselect.select`); every validation
     class must occur in the training labels. The winner's weights are those of the ``coreset`` method at
-    its grid point: they sum to n exactly only with ``prop`` weighting
-    (:data:`coreselect.methods.coreset.WEIGHT_TOTAL`); the tuner trains on them normalised to mean 1.
+    its grid point: they sum to n, with ``params["unit_weight"]`` the weight of an example standing for
+    itself only (:func:`coreselect.methods.coreset.sample_coreset`); the tuner trains on them
+    normalised to mean 1.
     """
     t0 = time.perf_counter()
     est = resolve(estimator, seed)
@@ -249,7 +250,7 @@ def tune(x: Any, y: Any, x_val: Any, y_val: Any, estimator: Any = "logreg",
         rank = (metrics["f1"], metrics["balanced_accuracy"])
         if m not in best or rank > best[m][0]:
             params = {"sensitivity": kind, "deterministic": float(d), "weighting": weighting, "lewis_iters": 20,
-                      "allocation": {str(c): k for c, k in shares.items()}, **pool.class_params()}
+                      "allocation": {str(c): k for c, k in shares.items()}, **pool.class_params(), **subset.params}
             best[m] = (rank, dataclasses.replace(subset, method="coreset", params=params, seed=int(seed)), row)
     if not best:
         raise InputError("no grid point was feasible for these sizes; see the allocation values")
