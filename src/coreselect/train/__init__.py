@@ -7,6 +7,7 @@
 
 from coreselect.train.adapters import WeightedSubset, weighted_sampler
 from coreselect.train.augment import random_crop_flip
+from coreselect.train.dynamic import DynamicSampler
 from coreselect.train.loop import (
     FitResult,
     TrainConfig,
@@ -21,6 +22,7 @@ from coreselect.train.models import MLP, MODEL_NAMES, ResNet18, SmallCNN, build_
 __all__ = [
     "MLP",
     "MODEL_NAMES",
+    "DynamicSampler",
     "FitResult",
     "ResNet18",
     "SmallCNN",
