@@ -12,9 +12,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from coreselect.api import select
 from coreselect.errors import InputError
-from coreselect.reweight import MetaWeightNet, broadcast, cwerm
-from coreselect.reweight.mwnet import MetaConfig, bilevel_step, meta_split, train_mwnet, virtual_step
+from coreselect.reweight import MetaWeightNet, broadcast, cwerm, reweight, split_threshold
+from coreselect.reweight.mwnet import (
+    MetaConfig,
+    bilevel_step,
+    meta_split,
+    train_mwnet,
+    virtual_step,
+    weighted_loss,
+)
 from coreselect.train import TrainConfig
 
 
@@ -48,22 +56,147 @@ def small_mlp(d: int = 8, classes: int = 4, seed: int = 0) -> nn.Module:
 CONFIG = MetaConfig(epochs=15, batch_size=100, meta_batch_size=100, meta_fraction=0.2, device="cpu", seed=0)
 
 
+def trusted_noisy_blobs(trusted: int = 200):
+    """The unit problem (2,400 rows, 4 classes, 40% flipped) with `trusted` random rows verified: their
+    labels are the true ones. Returns x, y, the noise mask of y, and the trusted rows."""
+    x, y, truth, _ = noisy_blobs()
+    rows = np.sort(np.random.default_rng(2).choice(y.size, size=trusted, replace=False))
+    y = y.copy()
+    y[rows] = truth[rows]
+    return x, y, y != truth, rows
+
+
+def ratio(weights: np.ndarray, noisy: np.ndarray) -> float:
+    """Mean weight of the flipped examples over that of the clean ones."""
+    return float(weights[noisy].mean() / weights[~noisy].mean())
+
+
 # --- Meta-Weight-Net -------------------------------------------------------------------------------
 
 
-def test_flipped_examples_get_lower_weight_with_a_clean_meta_split_and_after_broadcast():
+def test_flipped_examples_get_lower_weight_with_a_trusted_meta_set_and_after_broadcast():
     x, y, truth, flipped = noisy_blobs()
     coreset = np.sort(np.random.default_rng(1).choice(x.shape[0], size=800, replace=False))
-    result = train_mwnet(small_mlp(), x[coreset], y[coreset], CONFIG, meta_labels=truth[coreset])
+    meta = np.arange(0, 800, 5)  # every fifth coreset row is verified: its true label
+    y_core = y[coreset].copy()
+    y_core[meta] = truth[coreset][meta]
+    result = train_mwnet(small_mlp(), x[coreset], y_core, CONFIG, meta_rows=meta)
     reweighted = result.train_rows
-    core_flipped = flipped[coreset][reweighted]
+    assert np.array_equal(result.meta_rows, meta) and reweighted.size == 640
     w = result.weights[reweighted]
-    assert w[core_flipped].mean() < 0.5 * w[~core_flipped].mean()
+    assert ratio(w, flipped[coreset][reweighted]) < 0.5
 
-    full = broadcast(x, coreset, result.weights, labels=y)
-    assert full[flipped].mean() < 0.5 * full[~flipped].mean()
-    smoothed = broadcast(x, coreset, result.weights, k=5, labels=y)
-    assert smoothed[flipped].mean() < 0.5 * smoothed[~flipped].mean()
+    full = broadcast(x, coreset[reweighted], w, labels=y)
+    assert ratio(full, flipped) < 0.5
+    smoothed = broadcast(x, coreset[reweighted], w, k=5, labels=y)
+    assert ratio(smoothed, flipped) < 0.5
+
+
+def test_oracle_coreset_weights_survive_a_same_class_broadcast_only():
+    """Clean 1 / flipped 0 on a random coreset: broadcast within the observed class keeps the
+    separation; a label-agnostic nearest neighbour erases it (symmetric noise is independent of x)."""
+    x, y, _, flipped = noisy_blobs()
+    n = y.size
+    coreset = np.sort(np.random.default_rng(1).choice(n, size=400, replace=False))
+    rest = np.setdiff1d(np.arange(n), coreset)  # the coreset rows keep their own weights: leave them out
+    oracle = (~flipped[coreset]).astype(np.float64)
+    same_class = broadcast(x, coreset, oracle, labels=y)
+    assert ratio(same_class[rest], flipped[rest]) < 0.4
+    assert ratio(broadcast(x, coreset, oracle, k=5, labels=y)[rest], flipped[rest]) < 0.4
+    assert ratio(broadcast(x, coreset, oracle)[rest], flipped[rest]) > 0.9
+
+
+@pytest.mark.parametrize("normalize", ["batch", "none"])
+def test_learned_ratio_with_a_trusted_meta_set_and_batch_normalisation(normalize):
+    """The unit problem with 40% noise: a trusted meta set and the batch-sum normalisation of the
+    official WRN script give a flipped/clean ratio below 0.7 (0.14 measured; 0.35 without the
+    normalisation), after the broadcast too."""
+    x, y, noisy, trusted = trusted_noisy_blobs()
+    coreset = select("uniform", features=x, labels=y, fraction=0.25, seed=0, stratified=True)
+    result = cwerm(x, y, small_mlp, features=x, coreset=coreset, trusted=trusted, train=False,
+                   meta_config=MetaConfig(normalize=normalize, device="cpu"))
+    reweighted = np.setdiff1d(coreset.indices, trusted)
+    rest = np.setdiff1d(np.arange(y.size), trusted)
+    learned, full = ratio(result.weights[reweighted], noisy[reweighted]), ratio(result.weights[rest], noisy[rest])
+    if normalize == "batch":
+        assert learned < 0.7 and full < 0.7
+    else:
+        assert learned > 0.2  # the normalisation is what sharpens the separation (0.35 measured)
+
+
+def test_noisy_meta_labels_are_refused_unless_asked_and_then_labelled():
+    x, y, noisy, trusted = trusted_noisy_blobs()
+    config = MetaConfig(device="cpu")
+    with pytest.raises(InputError, match="trusted meta set"):
+        cwerm(x, y, small_mlp, features=x, fraction=0.25, meta_config=config, train=False)
+    coreset = select("uniform", features=x, labels=y, fraction=0.25, seed=0, stratified=True)
+    result = cwerm(x, y, small_mlp, features=x, coreset=coreset, allow_untrusted=True, meta_config=config,
+                   train=False)
+    assert result.trusted is False and np.isin(result.meta_indices, coreset.indices).all()
+    # what the refusal is for: with noisy meta labels V raises the weight of the high-loss (flipped) rows
+    assert ratio(result.weights, noisy) > 1.0
+    assert cwerm(x, y, small_mlp, features=x, coreset=coreset, trusted=trusted, meta_config=config,
+                 train=False).trusted is True
+
+
+def test_trusted_rows_are_the_meta_set_take_the_top_weight_and_are_never_flagged():
+    x, y, noisy, trusted = trusted_noisy_blobs()
+    coreset = select("uniform", features=x, labels=y, fraction=0.25, seed=0, stratified=True)
+    result = cwerm(x, y, small_mlp, features=x, coreset=coreset, trusted=trusted, train=False,
+                   meta_config=MetaConfig(epochs=5, device="cpu"))
+    assert np.array_equal(result.meta_indices, trusted)
+    reweighted = np.setdiff1d(coreset.indices, trusted)
+    assert np.all(result.weights[trusted] == result.weights[reweighted].max())
+    assert np.array_equal(result.weights[coreset.indices], result.coreset_weights)
+    flagged = result.flagged()
+    assert flagged.size and not np.isin(trusted, flagged).any()
+    assert np.array_equal(flagged, np.flatnonzero(result.weights < result.threshold))
+
+
+def test_reweight_from_features_flags_the_flipped_rows_and_is_deterministic():
+    x, y, noisy, trusted = trusted_noisy_blobs()
+    kwargs = {"trusted": trusted, "fraction": 0.25, "selector": "uniform", "meta_config": MetaConfig(device="cpu")}
+    a = reweight(x * 50 + 7, np.array(["ant", "bee", "cat", "dog"])[y], **kwargs)  # any scale, any labels
+    assert ratio(a.weights, noisy) < 0.5
+    flagged = a.flagged()
+    assert noisy[flagged].mean() > 0.9 and np.isin(np.flatnonzero(noisy), flagged).mean() > 0.9
+    b = reweight(x * 50 + 7, np.array(["ant", "bee", "cat", "dog"])[y], **kwargs)
+    assert np.array_equal(a.weights, b.weights)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"trusted": [0, 0, 1]}, "trusted has repeated"),
+        ({"trusted": [0, 5000]}, "trusted out of range"),
+        ({"trusted": [0.0, 1.0]}, "trusted must be integers"),
+        ({"trusted": [0, 1], "selector": "kcenter"}, "selector must be one of"),
+        ({"trusted": [0, 1], "k": 0}, "k must be a positive integer"),
+    ],
+)
+def test_cwerm_bad_trusted_and_options_fail_before_any_work(kwargs, message, monkeypatch):
+    import coreselect.reweight.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline.api, "select", lambda *a, **k: pytest.fail("selected before checking"))
+    x, y, _, _ = noisy_blobs(n=300)
+    with pytest.raises(InputError, match=message):
+        cwerm(x, y, small_mlp, features=x, train=False, **kwargs)
+
+
+def test_weighted_loss_batch_and_none():
+    w, losses = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0])
+    assert float(weighted_loss(w, losses, "batch")) == pytest.approx((2 + 12) / 4)
+    assert float(weighted_loss(w, losses, "none")) == pytest.approx((2 + 12) / 2)
+    assert float(weighted_loss(torch.zeros(2), losses, "batch")) == 0.0  # a zero sum is left unnormalised
+
+
+def test_split_threshold_separates_two_groups():
+    w = np.r_[np.full(30, 0.1), np.full(70, 0.6)] + np.linspace(0, 0.01, 100)
+    t = split_threshold(w)
+    assert 0.12 < t < 0.6 and (w < t).sum() == 30
+    assert split_threshold(np.full(5, 0.3)) == 0.3
+    with pytest.raises(InputError, match="finite"):
+        split_threshold([0.1, np.nan])
 
 
 def test_virtual_step_matches_hand_computed_sgd_on_a_linear_model():
@@ -73,19 +206,20 @@ def test_virtual_step_matches_hand_computed_sgd_on_a_linear_model():
     x = torch.randn(6, 3, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 3, 1, 0])
     lr = 0.3
-    new, _ = virtual_step(model, vnet, x, y, lr)
-
-    with torch.no_grad():
-        W, b = model.weight, model.bias
-        p = torch.softmax(x @ W.T + b, dim=1)
-        losses = -torch.log(p[torch.arange(6), y])
-        w = vnet(losses)
-        residual = (p - F.one_hot(y, 4).double()) * w[:, None] / 6  # d(Σ w_i L_i / B)/d logits
-        expected_W = W - lr * residual.T @ x
-        expected_b = b - lr * residual.sum(0)
-    assert torch.allclose(new["weight"], expected_W, atol=1e-6, rtol=0)
-    assert torch.allclose(new["bias"], expected_b, atol=1e-6, rtol=0)
-    assert torch.equal(model.weight, W)  # the module itself is untouched
+    for normalize in ("none", "batch"):
+        new, _ = virtual_step(model, vnet, x, y, lr, normalize)
+        with torch.no_grad():
+            W, b = model.weight, model.bias
+            p = torch.softmax(x @ W.T + b, dim=1)
+            losses = -torch.log(p[torch.arange(6), y])
+            w = vnet(losses)
+            w = w / 6 if normalize == "none" else w / w.sum()
+            residual = (p - F.one_hot(y, 4).double()) * w[:, None]  # d(Σ w_i L_i)/d logits
+            expected_W = W - lr * residual.T @ x
+            expected_b = b - lr * residual.sum(0)
+        assert torch.allclose(new["weight"], expected_W, atol=1e-6, rtol=0)
+        assert torch.allclose(new["bias"], expected_b, atol=1e-6, rtol=0)
+        assert torch.equal(model.weight, W)  # the module itself is untouched
 
 
 def test_virtual_step_is_differentiable_in_the_weight_net_and_leaves_batchnorm_statistics():
@@ -144,7 +278,7 @@ def test_coreset_too_small_to_split_per_class():
     # through the pipeline: 1% of 200 rows leaves a class a single coreset example
     x, y, _, _ = noisy_blobs(n=200)
     with pytest.raises(InputError, match="too small to split per class"):
-        cwerm(x, y, small_mlp, features=x, fraction=0.02, train=False)
+        cwerm(x, y, small_mlp, features=x, fraction=0.02, allow_untrusted=True, train=False)
 
 
 @pytest.mark.parametrize(
@@ -154,6 +288,7 @@ def test_coreset_too_small_to_split_per_class():
         ({"lr": -1.0}, "lr"),
         ({"meta_fraction": 1.0}, "meta_fraction"),
         ({"device": "tpu"}, "device"),
+        ({"normalize": "sum"}, "normalize"),
     ],
 )
 def test_meta_config_rejects_bad_values(kwargs, message):
@@ -165,8 +300,10 @@ def test_train_mwnet_rejects_mismatched_labels():
     x, y, _, _ = noisy_blobs(n=100)
     with pytest.raises(InputError, match="y must have shape"):
         train_mwnet(small_mlp(), x, y[:50], CONFIG)
-    with pytest.raises(InputError, match="meta_labels"):
-        train_mwnet(small_mlp(), x, y, CONFIG, meta_labels=y[:50])
+    with pytest.raises(InputError, match="meta_rows out of range"):
+        train_mwnet(small_mlp(), x, y, CONFIG, meta_rows=[0, 100])
+    with pytest.raises(InputError, match="nothing is left to reweight"):
+        train_mwnet(small_mlp(), x, y, CONFIG, meta_rows=np.arange(100))
 
 
 # --- broadcast -------------------------------------------------------------------------------------
@@ -242,7 +379,7 @@ def test_broadcast_does_not_import_torch():
 def test_cwerm_end_to_end_is_deterministic_and_saves_aligned_weights(tmp_path):
     x, y, _, _ = noisy_blobs(n=1200, rate=0.2)
     kwargs = {
-        "features": x, "fraction": 0.1, "seed": 0,
+        "features": x, "fraction": 0.1, "seed": 0, "trusted": np.arange(0, 1200, 20),
         "meta_config": MetaConfig(epochs=3, batch_size=50, device="cpu", seed=0),
         "train_config": TrainConfig(epochs=2, device="cpu", seed=0),
     }
@@ -252,13 +389,14 @@ def test_cwerm_end_to_end_is_deterministic_and_saves_aligned_weights(tmp_path):
     assert a.weights.shape == (1200,) and np.all(np.isfinite(a.weights))
     assert np.array_equal(a.weights[a.coreset.indices], a.coreset_weights)
     assert len(a.coreset) == 120 and a.coreset.method == "moderate"
-    assert np.isin(a.meta_indices, a.coreset.indices).all()
+    assert np.array_equal(a.meta_indices, np.arange(0, 1200, 20)) and a.trusted
     assert set(a.timings) == {"features", "select", "meta_train", "broadcast", "train", "total"}
     assert a.model is not None
     path = a.save(tmp_path / "w.npz")
     with np.load(path) as z:
         assert np.array_equal(z["weights"], a.weights)
         assert np.array_equal(z["coreset_indices"], a.coreset.indices)
+        assert np.array_equal(z["flagged"], a.flagged())
 
 
 def test_cwerm_features_from_a_feature_model_and_input_checks():
@@ -267,15 +405,16 @@ def test_cwerm_features_from_a_feature_model_and_input_checks():
     feature_model.body, feature_model.head = nn.Linear(8, 5), nn.Linear(5, 4)
     feature_model.features = feature_model.body
     feature_model.forward = lambda t: feature_model.head(feature_model.body(t))
-    config = MetaConfig(epochs=1, device="cpu")
-    result = cwerm(x, y, small_mlp, feature_model=feature_model, fraction=0.1, meta_config=config, train=False)
+    kwargs = {"fraction": 0.1, "meta_config": MetaConfig(epochs=1, device="cpu"), "train": False,
+              "allow_untrusted": True}
+    result = cwerm(x, y, small_mlp, feature_model=feature_model, **kwargs)
     assert result.model is None and result.weights.shape == (600,)
     with pytest.raises(InputError, match="exactly one of features"):
-        cwerm(x, y, small_mlp, fraction=0.1, meta_config=config, train=False)
+        cwerm(x, y, small_mlp, **kwargs)
     with pytest.raises(InputError, match="features must be"):
-        cwerm(x, y, small_mlp, features=x[:10], fraction=0.1, meta_config=config, train=False)
+        cwerm(x, y, small_mlp, features=x[:10], **kwargs)
     with pytest.raises(InputError, match="one label per row"):
-        cwerm(x, y[:10], small_mlp, features=x, fraction=0.1, meta_config=config, train=False)
+        cwerm(x, y[:10], small_mlp, features=x, **kwargs)
 
 
 # --- bench protocol -----------------------------------------------------------------------------------
@@ -288,20 +427,56 @@ def test_reweight_protocol_runs_every_arm_and_resumes(tmp_path):
     config = BenchConfig(
         dataset="digits", protocol="reweight", out=tmp_path / "out", methods=("moderate:per_class=true",),
         seeds=1, epochs=1, model="mlp", device="cpu",
-        options={"coreset": "0.1", "coreset_epochs": "2", "noise": "0.2", "k": "2", "same_class": "true"},
+        options={"coreset": "0.1", "coreset_epochs": "2", "meta_epochs": "2", "noise": "0.2", "k": "2",
+                 "trusted": "100"},
     )
     run_bench(config)
     records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [r["key"]["arm"] for r in records] == ["erm", "cerm", "cwerm", "werm"]
     assert all(0 <= r["metrics"]["test_accuracy"] <= 1 and r["timings"]["total"] > 0 for r in records)
+    assert all(r["key"]["trusted"] == 100 for r in records)
     cw = records[2]
     assert {"features", "select", "meta_train", "broadcast", "train_full"} <= set(cw["timings"])
     assert cw["key"]["same_class"] is True and cw["key"]["k"] == 2 and cw["key"]["transform"] == "noise=0.2"
+    assert cw["key"]["meta_set"] == "trusted" and cw["key"]["normalize"] == "batch" and cw["key"]["meta_epochs"] == 2
     assert "weight_ratio" in cw["metrics"] and "noisy_fraction" in cw["metrics"]
     with np.load(tmp_path / "out" / cw["weights_file"]) as z:
         assert z["weights"].shape == z["labels"].shape == z["rows"].shape
+        trusted = z["meta_indices"]
+        assert trusted.size == 100 and np.isin(trusted, np.arange(z["weights"].size)).all()
     run_bench(config)  # resume: nothing left to do
     assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 4
+
+
+def test_reweight_protocol_without_a_trusted_set_says_so(tmp_path):
+    from coreselect.bench import BenchConfig
+    from coreselect.bench.runner import run_bench
+
+    config = BenchConfig(
+        dataset="digits", protocol="reweight", out=tmp_path / "out", methods=("moderate:per_class=true",),
+        seeds=1, epochs=1, model="mlp", device="cpu",
+        options={"arms": "cwerm,werm", "coreset": "0.1", "meta_epochs": "1", "noise": "0.2", "trusted": "0"},
+    )
+    run_bench(config)
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["key"]["meta_set"] for r in records] == ["no trusted set", "no trusted set"]
+    assert all(r["key"]["trusted"] == 0 and r["key"]["meta_fraction"] == 0.1 for r in records)
+
+
+def test_trusted_split_is_stratified_by_the_true_labels_and_clean():
+    from coreselect.bench.datasets import BenchData
+    from coreselect.bench.protocols.reweight import trusted_split
+
+    truth = np.repeat([0, 1, 2], [500, 300, 200])
+    y = (truth + (np.arange(1000) % 5 == 0)) % 3  # every fifth label moved
+    data = BenchData(name="t", x_train=np.zeros((1000, 2), np.float32), y_train=y, x_test=np.zeros((1, 2)),
+                     y_test=np.zeros(1, int), num_classes=3, image_shape=None, transform="noise", data_seed=0,
+                     rows=np.arange(1000), noisy=y != truth)
+    clean, rows = trusted_split(data, truth, 100, np.random.default_rng(0))
+    assert np.bincount(truth[rows]).tolist() == [50, 30, 20]
+    assert np.array_equal(clean.y_train[rows], truth[rows]) and not clean.noisy[rows].any()
+    outside = np.setdiff1d(np.arange(1000), rows)
+    assert np.array_equal(clean.y_train[outside], y[outside]) and np.array_equal(clean.noisy[outside], (y != truth)[outside])
 
 
 @pytest.mark.parametrize(
@@ -311,6 +486,9 @@ def test_reweight_protocol_runs_every_arm_and_resumes(tmp_path):
         (("moderate",), {"coreset": "0"}, "coreset"),
         (("moderate",), {"allocation": "equal"}, "allocation"),
         (("moderate",), {"same_class": "maybe"}, "same_class"),
+        (("moderate",), {"normalize": "sum"}, "normalize"),
+        (("moderate",), {"trusted": "-1"}, "trusted"),
+        (("moderate",), {"clean_meta": "true"}, "no option clean_meta"),
         (("moderate", "uniform"), {}, "one --methods"),
         (("moderate",), {"bogus": "1"}, "no option bogus"),
     ],

@@ -19,7 +19,7 @@ from coreselect.errors import InputError
 from coreselect.progress import quiet
 
 #: Subcommands; each is the module ``coreselect.cli.<name>_cmd`` with ``register(sub)`` and ``run(args)``.
-COMMANDS = ("methods", "select", "inspect", "demo", "bench", "report", "score", "tune")
+COMMANDS = ("methods", "select", "inspect", "demo", "bench", "report", "score", "tune", "reweight")
 
 
 class _Parser(argparse.ArgumentParser):

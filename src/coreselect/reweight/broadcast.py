@@ -40,24 +40,29 @@ def _features(name: str, x: Any) -> np.ndarray:
     return arr
 
 
+def row_indices(name: str, rows: Any, n: int) -> np.ndarray:
+    """`rows` as distinct int64 row indices in ``[0, n)`` (a non-empty 1-D array), else an InputError
+    naming `name`."""
+    idx = np.asarray(rows)
+    if idx.ndim != 1 or idx.size == 0:
+        raise InputError(f"{name} must be a non-empty 1-D array, got shape {idx.shape}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise InputError(f"{name} must be integers, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64)
+    bad = (idx < 0) | (idx >= n)
+    if bad.any():
+        raise InputError(f"{name} out of range [0, {n}): {idx[bad][:5].tolist()} ({int(bad.sum())} in all)")
+    if np.unique(idx).size != idx.size:
+        raise InputError(f"{name} has repeated entries")
+    return idx
+
+
 def _check(
     features: Any, coreset_indices: Any, coreset_weights: Any, k: int, labels: Any, coreset_features: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     x = _features("features", features)
     n, d = x.shape
-    idx = np.asarray(coreset_indices)
-    if idx.ndim != 1 or idx.size == 0:
-        raise InputError(f"coreset_indices must be a non-empty 1-D array, got shape {idx.shape}")
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise InputError(f"coreset_indices must be integers, got dtype {idx.dtype}")
-    idx = idx.astype(np.int64)
-    bad = (idx < 0) | (idx >= n)
-    if bad.any():
-        raise InputError(
-            f"coreset_indices out of range [0, {n}): {idx[bad][:5].tolist()} ({int(bad.sum())} in all)"
-        )
-    if np.unique(idx).size != idx.size:
-        raise InputError("coreset_indices has repeated entries")
+    idx = row_indices("coreset_indices", coreset_indices, n)
     w = np.asarray(coreset_weights, dtype=np.float64)
     if w.shape != idx.shape:
         raise InputError(f"coreset_weights must have shape {idx.shape} (one per coreset index), got {w.shape}")

@@ -10,27 +10,34 @@ Per seed ``s`` (data prepared by :mod:`coreselect.bench.datasets`, so ``noise=``
   inputs), the coreset chosen by the ``--methods`` spec (use ``moderate:per_class=true``, CW-ERM's
   choice) at ``coreset`` × n with ``allocation``, then a fresh model trained on it for
   ``coreset_epochs`` (timings ``features``, ``select``, ``train_subset``);
-- ``cwerm``: the same coreset reweighted by Meta-Weight-Net for ``coreset_epochs`` (meta split
-  ``meta_fraction`` of each class), weights broadcast to every example (``k``, ``same_class``), then
-  a fresh model trained on the whole set with them (timings ``features``, ``select``,
+- ``cwerm``: the same coreset reweighted by Meta-Weight-Net for ``meta_epochs`` (weights normalised
+  by their batch sum unless ``normalize=none``), weights broadcast to every example (``k``,
+  ``same_class``), then a fresh model trained on the whole set with them (timings ``features``, ``select``,
   ``meta_train``, ``broadcast``, ``train_full``). The full-set weights are saved to
   ``DIR/weights/cwerm-<digest>.npz`` (``weights`` aligned with the prepared training rows, ``rows``
   their positions in the original training set, ``labels`` the observed labels, the coreset and meta
   rows) and the file is named in the record;
-- ``werm``: Meta-Weight-Net on the whole set (meta split ``meta_fraction`` of each class) for
-  ``--epochs``; the classifier it trains is the model (timing ``meta_train``).
+- ``werm``: Meta-Weight-Net on the whole set for ``--epochs``; the classifier it trains is the model
+  (timing ``meta_train``).
+
+Meta set. By default (``trusted=1000``) a class-stratified split of the training set, drawn by its true
+labels (seeded by the data seed and the seed), is *trusted*: its labels are the true ones for every arm
+(as if verified by hand) and it is the meta set of cwerm and werm, as in Meta-Weight-Net's official code
+(1,000 clean examples held out). ``trusted=0``: no trusted set; the meta set is then a class-stratified
+split (``meta_fraction`` of each class) of the coreset (cwerm) or the training set (werm) with its
+observed, possibly noisy labels, and the key and the table say ``meta_set: no trusted set``.
 
 Every arm also records ``total`` (its wall time, the feature model included for cerm/cwerm). Metrics:
 ``test_accuracy`` after the final epoch; with label noise, ``noisy_fraction`` of the coreset and
-``weight_ratio`` = mean weight of flipped / mean weight of clean examples (cwerm: full-set and
-``coreset_weight_ratio``; werm: its learned weights). ``clean_meta=true`` gives the meta split its
-true labels (a trusted set, as Meta-Weight-Net assumes); by default the meta split carries the same
-(possibly noisy) labels as the rest. ``--fractions``/``--sizes`` are not used: the coreset size is
-``--option coreset`` (default 0.01).
+``weight_ratio`` = mean weight of flipped / mean weight of clean examples, trusted rows left out
+(cwerm: full-set and ``coreset_weight_ratio`` over the reweighted coreset rows; werm: its learned
+weights). ``--fractions``/``--sizes`` are not used: the coreset size is ``--option coreset`` (default
+0.01).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -49,6 +56,7 @@ from coreselect.bench.store import ResultStore
 from coreselect.budget import ALLOCATIONS, Budget
 from coreselect.errors import InputError
 from coreselect.pool import Pool
+from coreselect.reweight import NORMALIZE
 from coreselect.subset import Subset
 
 log = logging.getLogger("coreselect.bench")
@@ -61,21 +69,28 @@ OPTIONS: dict[str, str] = {
     "arms": f"comma-separated arms to run (default {','.join(ARMS)})",
     "coreset": "coreset fraction of the training set (default 0.01)",
     "allocation": "coreset budget over classes: proportional (default) or balanced",
-    "coreset_epochs": "epochs of Meta-Weight-Net on the coreset and of C-ERM (default 100)",
+    "coreset_epochs": "epochs of C-ERM on the coreset (default 100)",
+    "meta_epochs": "epochs of Meta-Weight-Net on the coreset (default 20)",
+    "trusted": "rows of a clean, class-stratified trusted split: the meta set (default 1000; 0 = no trusted set)",
+    "normalize": "Meta-Weight-Net weights divided by their batch sum (batch, default) or not (none)",
     "feature_epochs": "epochs of the feature model on the whole set (default 1; 0 = standardised inputs)",
-    "meta_fraction": "share of every class in the meta split (default 0.1)",
+    "meta_fraction": "with trusted=0: share of every class in the meta split (default 0.1)",
     "vnet_lr": "Adam learning rate of the weight net (default 1e-3)",
-    "clean_meta": "true: the meta split uses the true labels (default false)",
     "k": "broadcast neighbours (default 1)",
-    "same_class": "true: broadcast only from coreset examples of the same label (default false)",
+    "same_class": "broadcast only from coreset examples of the same label (default true)",
     "lr": "learning rate (default: the per-dataset table)",
     "batch_size": "batch size (default 128)",
     **datasets.DATA_OPTIONS,
 }
 
 
-def _flag(options: dict[str, str], key: str) -> bool:
-    text = options.get(key, "false").lower()
+#: What the key and the table say of a meta set carved with its observed labels.
+NO_TRUSTED_SET = "no trusted set"
+_TRUSTED = 0x7275  # tags the trusted split's random stream
+
+
+def _flag(options: dict[str, str], key: str, default: bool) -> bool:
+    text = options.get(key, str(default)).lower()
     if text in ("1", "true", "yes", "on"):
         return True
     if text in ("0", "false", "no", "off"):
@@ -93,10 +108,12 @@ class Settings:
     coreset: float
     allocation: str
     coreset_epochs: int
+    meta_epochs: int
     feature_epochs: int
     meta_fraction: float
     vnet_lr: float
-    clean_meta: bool
+    trusted: int
+    normalize: str
     k: int
     same_class: bool
     lr: float | None
@@ -124,6 +141,9 @@ class Settings:
         meta_fraction = option_number(o, "meta_fraction", float, 0.1, 0.0, 1.0)
         if meta_fraction <= 0:
             raise InputError("--option meta_fraction must be > 0")
+        normalize = o.get("normalize", "batch")
+        if normalize not in NORMALIZE:
+            raise InputError(f"--option normalize={normalize!r}: choose one of {', '.join(NORMALIZE)}")
         vnet_lr = option_number(o, "vnet_lr", float, 1e-3, 0.0)
         lr = option_number(o, "lr", float, None, 0.0)
         if vnet_lr <= 0 or (lr is not None and lr <= 0):
@@ -131,9 +151,11 @@ class Settings:
         return cls(
             transforms=datasets.Transforms.from_options(o), selector=specs[0], arms=arms, coreset=coreset,
             allocation=allocation, coreset_epochs=option_number(o, "coreset_epochs", int, 100, 1),
+            meta_epochs=option_number(o, "meta_epochs", int, 20, 1),
             feature_epochs=option_number(o, "feature_epochs", int, 1, 0), meta_fraction=meta_fraction,
-            vnet_lr=vnet_lr, clean_meta=_flag(o, "clean_meta"), k=option_number(o, "k", int, 1, 1),
-            same_class=_flag(o, "same_class"), lr=lr, batch_size=option_number(o, "batch_size", int, None, 1),
+            vnet_lr=vnet_lr, trusted=option_number(o, "trusted", int, 1000, 0), normalize=normalize,
+            k=option_number(o, "k", int, 1, 1), same_class=_flag(o, "same_class", True), lr=lr,
+            batch_size=option_number(o, "batch_size", int, None, 1),
         )
 
     def recipe(self, data: datasets.BenchData, config: BenchConfig) -> Recipe:
@@ -149,11 +171,32 @@ def validate(config: BenchConfig) -> None:
     Settings.parse(config)
 
 
-def _ratio(weights: np.ndarray, noisy: np.ndarray) -> float:
-    """Mean weight of the flipped examples over that of the clean ones (nan when either is absent)."""
+def _ratio(weights: np.ndarray, noisy: np.ndarray, leave_out: np.ndarray | None = None) -> float:
+    """Mean weight of the flipped examples over that of the clean ones, the `leave_out` positions
+    excluded (nan when either group is empty)."""
+    keep = np.ones(noisy.size, dtype=bool)
+    if leave_out is not None:
+        keep[leave_out] = False
+    weights, noisy = weights[keep], noisy[keep]
     if not noisy.any() or noisy.all():
         return float("nan")
     return float(weights[noisy].mean() / weights[~noisy].mean())
+
+
+def trusted_split(data: datasets.BenchData, true_labels: np.ndarray, size: int,
+                  rng: np.random.Generator) -> tuple[datasets.BenchData, np.ndarray]:
+    """`data` with a class-stratified (by the true labels, proportional) random split of `size` rows
+    given their true labels (no longer noisy), and those rows, sorted."""
+    if size >= data.n:
+        raise InputError(f"--option trusted={size}: must be below the {data.n} training rows")
+    classes, counts = np.unique(true_labels, return_counts=True)
+    shares = Budget.from_request(data.n, size=size).split(dict(zip(classes.tolist(), counts.tolist())))
+    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(true_labels == c), m, replace=False)
+                                   for c, m in shares.items()])).astype(np.int64)
+    y = data.y_train.copy()
+    y[rows] = true_labels[rows]
+    noisy = None if data.noisy is None else data.noisy & (y != true_labels)
+    return dataclasses.replace(data, y_train=y, noisy=noisy), rows
 
 
 class _Seed:
@@ -161,13 +204,18 @@ class _Seed:
 
     def __init__(self, config: BenchConfig, settings: Settings, store: ResultStore,
                  dataset: Any, data: datasets.BenchData, seed: int):
-        self.config, self.s, self.store, self.data, self.seed = config, settings, store, data, seed
+        self.config, self.s, self.store, self.seed = config, settings, store, seed
         self.recipe = settings.recipe(data, config)
-        self.true_labels = np.asarray(dataset.y_train)[data.rows].astype(np.int64)
+        self.trusted: np.ndarray | None = None
+        if settings.trusted:
+            true_labels = np.asarray(dataset.y_train)[data.rows].astype(np.int64)
+            rng = np.random.default_rng([data.data_seed, seed, _TRUSTED])
+            data, self.trusted = trusted_split(data, true_labels, settings.trusted, rng)
+        self.data = data
         self.common = {
             "protocol": "reweight", "dataset": data.name, "model": self.recipe.model, "epochs": self.recipe.epochs,
             "lr": self.recipe.lr, "batch_size": self.recipe.batch_size, "transform": data.transform,
-            "data_seed": data.data_seed, "seed": seed,
+            "data_seed": data.data_seed, "seed": seed, "trusted": settings.trusted,
         }
         self._features: tuple[np.ndarray, float] | None = None
         self._coreset: tuple[Subset, float] | None = None
@@ -175,15 +223,16 @@ class _Seed:
     def key(self, arm: str) -> dict[str, Any]:
         s = self.s
         key = {**self.common, "method": arm, "arm": arm, "budget": 1.0}
-        meta = {"meta_fraction": s.meta_fraction, "vnet_lr": s.vnet_lr, "clean_meta": s.clean_meta}
+        meta = {"meta_set": "trusted" if s.trusted else NO_TRUSTED_SET, "vnet_lr": s.vnet_lr,
+                "normalize": s.normalize, **({} if s.trusted else {"meta_fraction": s.meta_fraction})}
         core = {"budget": s.coreset, "selector": s.selector.label, "allocation": s.allocation,
-                "feature_epochs": s.feature_epochs, "coreset_epochs": s.coreset_epochs}
+                "feature_epochs": s.feature_epochs}
         if arm == "werm":
             key.update(meta)
         elif arm == "cerm":
-            key.update(core)
+            key.update(core, coreset_epochs=s.coreset_epochs)
         elif arm == "cwerm":
-            key.update(core, **meta, k=s.k, same_class=s.same_class)
+            key.update(core, **meta, meta_epochs=s.meta_epochs, k=s.k, same_class=s.same_class)
         return key
 
     @property
@@ -221,7 +270,7 @@ class _Seed:
         return MetaConfig(
             epochs=epochs, batch_size=self.recipe.batch_size, meta_batch_size=self.recipe.batch_size,
             lr=self.recipe.lr, vnet_lr=self.s.vnet_lr, meta_fraction=self.s.meta_fraction,
-            device=self.recipe.device, seed=self.seed,
+            normalize=self.s.normalize, device=self.recipe.device, seed=self.seed,
         )
 
     def test_accuracy(self, model: Any) -> float:
@@ -265,15 +314,17 @@ class _Seed:
         (subset, select_s), (feats, feature_s) = self.coreset(), self.features()
         result = cwerm(
             self.x, self.data.y_train, lambda: self.recipe.build(self.data, self.seed), features=feats,
-            coreset=subset, meta_config=self.meta_config(self.s.coreset_epochs),
-            train_config=self.recipe.config(self.seed), k=self.s.k, same_class=self.s.same_class,
-            meta_labels=self.true_labels if self.s.clean_meta else None, seed=self.seed,
+            coreset=subset, meta_config=self.meta_config(self.s.meta_epochs), train_config=self.recipe.config(self.seed),
+            k=self.s.k, same_class=self.s.same_class, trusted=self.trusted, allow_untrusted=self.trusted is None,
+            seed=self.seed,
         )
         metrics = {"test_accuracy": self.test_accuracy(result.model)}
         if self.data.noisy is not None:
-            core_noisy = self.data.noisy[subset.indices]
-            metrics.update(noisy_fraction=float(core_noisy.mean()), weight_ratio=_ratio(result.weights, self.data.noisy),
-                           coreset_weight_ratio=_ratio(result.coreset_weights, core_noisy))
+            noisy = self.data.noisy
+            reweighted = subset.indices if self.trusted is None else np.setdiff1d(subset.indices, self.trusted)
+            metrics.update(noisy_fraction=float(noisy[subset.indices].mean()),
+                           weight_ratio=_ratio(result.weights, noisy, self.trusted),
+                           coreset_weight_ratio=_ratio(result.weights[reweighted], noisy[reweighted]))
         digest = hashlib.sha256(json.dumps(self.key("cwerm"), sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = self.store.dir / "weights" / f"cwerm-seed{self.seed}-{digest}.npz"
         path.parent.mkdir(exist_ok=True)
@@ -292,10 +343,10 @@ class _Seed:
 
         model = self.recipe.build(self.data, self.seed)
         result = train_mwnet(model, self.x, self.data.y_train, self.meta_config(self.recipe.epochs),
-                             meta_labels=self.true_labels if self.s.clean_meta else None)
+                             meta_rows=self.trusted)
         metrics = {"test_accuracy": self.test_accuracy(model)}
         if self.data.noisy is not None:
-            metrics["weight_ratio"] = _ratio(result.weights, self.data.noisy)
+            metrics["weight_ratio"] = _ratio(result.weights, self.data.noisy, result.meta_rows)
         return metrics, {"meta_train": result.seconds}, {"size": self.data.n}
 
 
