@@ -1,7 +1,12 @@
-"""Regression benchmark (the paper's Figure 1): 1 − R² on train and validation vs sample size for
-uniform, leverage and regression-sensitivity (k-medoids, k = 10% of n), mean of `--seeds` runs.
+"""Regression benchmark (the paper's Figure 1) at matched label budgets: 1 − R² on train and validation vs
+the label budget s for uniform, leverage and regression-sensitivity (A ∪ S: k medoids + s − k draws),
+mean and median of `--seeds` runs; then a sweep of regression-sensitivity's medoid share and clustering
+(and a finite ζ) over `--sweep-seeds` runs.
 
-    python benchmarks/sensitivity_regression.py --seeds 100 --out bench-out/regression
+    python benchmarks/sensitivity_regression.py --seeds 100 --sweep-seeds 20 --out bench-out/regression
+
+Every method gets the same budget s: uniform and leverage draw s rows, regression-sensitivity spends
+s labels on k = medoid_share · s medoids and s − k draws (its ``Subset.n_queries``).
 """
 
 from __future__ import annotations
@@ -21,61 +26,77 @@ from coreselect.bench.protocols import regression
 
 SIZES = (150, 200, 300, 500, 1000, 2000)
 METHODS = ("uniform", "leverage", "regression-sensitivity")
-EXTRA = ("regression-sensitivity:zeta=1000",)  # finite ζ, run with --extra-seeds
+SWEEP = tuple(f"regression-sensitivity:medoid_share={share}:clustering={clustering}"
+              for clustering in ("fasterpam", "alternate") for share in (0.25, 0.5, 0.75)
+              if (share, clustering) != (0.5, "fasterpam")) + ("regression-sensitivity:zeta=1",)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--sweep-seeds", type=int, default=20)
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--out", default="bench-out/regression")
-    ap.add_argument("--extra-seeds", type=int, default=20)
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--print-only", action="store_true", help="print the table without writing benchmarks/results")
     args = ap.parse_args()
+    sizes = tuple(args.sizes)
     load_start = os.getloadavg()[0]
     started = datetime.datetime.now().isoformat(timespec="minutes")
-    for methods, seeds in ((METHODS, args.seeds), (EXTRA, args.extra_seeds)):
+    for methods, seeds in ((METHODS, args.seeds), (SWEEP, args.sweep_seeds)):
+        if seeds < 1:
+            continue
         cfg = BenchConfig(dataset="gas-sensor", protocol="regression", out=Path(args.out), methods=methods,
-                          sizes=SIZES, seeds=seeds, data_root=args.data_root)
+                          sizes=sizes, seeds=seeds, data_root=args.data_root)
         regression.validate(cfg)
         regression.run(cfg, ResultStore(cfg.out))
     load_end = os.getloadavg()[0]
+    runs = {m: args.seeds for m in METHODS} | {m: args.sweep_seeds for m in SWEEP}
     agg: dict[tuple, dict[str, list[float]]] = collections.defaultdict(lambda: collections.defaultdict(list))
     for r in ResultStore(args.out).records():
         k = r["key"]
-        if k["seed"] >= (args.seeds if k["method"] in METHODS else args.extra_seeds):
+        if k["method"] not in runs or k["seed"] >= runs[k["method"]] or k["budget"] not in sizes:
             continue
         cell = agg[(k["method"], k["budget"])]
-        for name in ("train_1mr2", "val_1mr2"):
+        for name in ("train_1mr2", "val_1mr2", "distinct"):
             cell[name].append(r["metrics"][name])
         cell["select"].append(r["timings"]["select"])
     cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout
     lines = [
-        "# Regression sensitivity (Algorithm 2) vs leverage vs uniform on the gas-sensor data",
+        "# Regression sensitivity (Algorithm 2, A ∪ S) vs leverage vs uniform on the gas-sensor data",
         "",
-        f"Command: `python benchmarks/sensitivity_regression.py --seeds {args.seeds} "
-        f"--extra-seeds {args.extra_seeds} --out {args.out}`",
+        f"Command: `python benchmarks/sensitivity_regression.py --seeds {args.seeds} --sweep-seeds "
+        f"{args.sweep_seeds} --sizes {' '.join(map(str, sizes))} --out {args.out}`",
         "",
-        f"Machine: {cpu.split(':', 1)[-1].strip()}, {os.cpu_count()} cores, 24 GiB, shared with other jobs. "
+        f"Machine: {cpu.split(':', 1)[-1].strip()}, {os.cpu_count()} cores. "
         f"Date: {started}. 1-min load average: {load_start:.2f} at start, {load_end:.2f} at end.",
         "",
         "Data: UCI gas sensor array (batches 1–6, 8, 9; 6,697 rows), the loader's seeded 80/20 split",
         "(5,358 train / 1,339 validation rows), 128 standardised features + intercept → concentration (ppmv).",
-        "Each cell: mean over the seeds of 1 − R² of the weighted least-squares fit on the sample, evaluated",
-        "on the whole training / validation set (lower is better; the full-data fit is the floor), and the mean",
-        "selection time in seconds (k-medoids clustering or leverage scores + the draw).",
-        "regression-sensitivity: FasterPAM k-medoids with k = 10% of the training rows (536), ζ → ∞",
-        "(p ∝ distance to the medoid), as in the paper; `zeta=1000` is Algorithm 2 with a finite ζ.",
+        "s is the label budget of every method: uniform and leverage draw s rows; regression-sensitivity",
+        "keeps k = medoid_share · s medoids (weight 1) and draws s − k other rows (weights 1/((s − k)·p)).",
+        "Each cell: mean and median over the seeds of 1 − R² of the weighted least-squares fit on the sample,",
+        "evaluated on the whole training / validation set (lower is better), the mean number of distinct",
+        "rows, and the mean selection time in seconds (k-medoids or leverage scores, plus the draw).",
+        "regression-sensitivity without parameters: its defaults (medoid_share 0.5, FasterPAM, ζ → ∞).",
         "",
-        "| method | s | runs | train 1−R² (mean) | train 1−R² (median) | val 1−R² (mean) | val 1−R² (median) | select s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | s | runs | train 1−R² (mean) | train 1−R² (median) | val 1−R² (mean) | val 1−R² (median) "
+        "| distinct | select s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for m in METHODS + EXTRA:
-        for s in SIZES:
+    for m in METHODS + SWEEP:
+        for s in sizes:
             c = agg[(m, s)]
-            lines.append(f"| {m} | {s} | {len(c['select'])} | {np.mean(c['train_1mr2']):.4g} | {np.median(c['train_1mr2']):.4g} | "
-                         f"{np.mean(c['val_1mr2']):.4g} | {np.median(c['val_1mr2']):.4g} | {np.mean(c['select']):.3f} |")
+            if not c["select"]:
+                continue
+            lines.append(f"| {m} | {s} | {len(c['select'])} | {np.mean(c['train_1mr2']):.4g} | "
+                         f"{np.median(c['train_1mr2']):.4g} | {np.mean(c['val_1mr2']):.4g} | "
+                         f"{np.median(c['val_1mr2']):.4g} | {np.mean(c['distinct']):.0f} | {np.mean(c['select']):.3f} |")
     lines.append("")
-    publish("sensitivity-regression.md", lines)
+    if args.print_only:
+        print("\n".join(lines))
+    else:
+        publish("sensitivity-regression.md", lines)
 
 
 if __name__ == "__main__":
