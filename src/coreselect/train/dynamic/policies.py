@@ -53,9 +53,9 @@ class InfoBatch:
     H(z) < H̄ is pruned with probability r = `prune_ratio` and, when kept, its loss is multiplied by
     γ = 1/(1 − r); every other example is kept with weight 1. So for fixed losses
     E[Σ_kept γ(z)·H(z)] = Σ_z H(z): the rescaled epoch loss is unbiased for the full-data one. The last
-    ⌈δ·E⌉ of the E `epochs` (δ = `delta`) train on every example with weight 1 (annealing). An example
-    never observed counts as high-loss (kept), as the official code's initial score intends; the first
-    epoch is therefore full.
+    ⌈δ·E⌉ of the E `epochs` (δ = `delta`; the paper's δ is 1 − ours, the share of pruned epochs) train
+    on every example with weight 1 (annealing). An example never observed counts as high-loss (kept), as
+    the official code's initial score intends; the first epoch is therefore full.
 
     The number kept among the low-loss examples is (1 − r)·|low| rounded at random (down or up with the
     probabilities that make its mean exact), so each is kept with probability exactly 1 − r; the official

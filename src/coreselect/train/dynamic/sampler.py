@@ -58,7 +58,7 @@ class DynamicSampler(Sampler[int]):
     * call :meth:`set_epoch` at the start of every epoch, as with ``DistributedSampler``. It fixes that
       epoch's selection, so ``len(sampler)`` (and ``len(loader)``) is the exact number of examples
       (steps: ``ceil(len / batch_size)``) the epoch will yield, known before it starts and unchanged
-      until the next :meth:`set_epoch`. Without it every iteration replays epoch 0;
+      until the next :meth:`set_epoch`. Without it every iteration replays the current epoch;
     * :meth:`observe` the batch's per-example losses (unweighted, ``reduction="none"``) with the
       dataset indices of the batch; they are what the next epoch's selection sees;
     * multiply each example's loss by :meth:`weights` before reducing.
