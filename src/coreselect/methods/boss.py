@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import beta as beta_distribution
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
@@ -58,7 +57,9 @@ def beta_importance(difficulty: np.ndarray, a: float, b: float) -> np.ndarray:
     """I = the Beta(a, b) probability density at D (the BOSS authors' code, where Eq. 4's sine is
     commented out). a, b ≥ 1 keep it finite on [0, 1]; its mode (a − 1)/(a + b − 2) is the favoured
     difficulty. Only ratios of I matter to the greedy, so the density's scale is irrelevant."""
-    return beta_distribution.pdf(difficulty, a, b)
+    from scipy.stats import beta  # scipy.stats takes seconds to import: only when asked for
+
+    return beta.pdf(difficulty, a, b)
 
 
 def fill_saturated(chosen: np.ndarray, gains: np.ndarray, importance: np.ndarray) -> np.ndarray:

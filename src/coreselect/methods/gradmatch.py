@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
-from scipy.optimize import nnls
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
@@ -51,6 +50,8 @@ def omp_select(g: np.ndarray, m: int, lam: float = 1.0) -> tuple[np.ndarray, np.
         chol[t, t] = np.sqrt(max(g[j] @ g[j] + lam - low @ low, lam * 1e-12))
         w = cho_solve((chol[: t + 1, : t + 1], True), g[chosen[: t + 1]] @ b)
         r = b - w @ g[chosen[: t + 1]]
+    from scipy.optimize import nnls  # seconds to import: only when GradMatch runs
+
     a = np.vstack([g[chosen].T, np.sqrt(lam) * np.eye(m)])
     w, _ = nnls(a, np.concatenate([b, np.zeros(m)]), maxiter=50 * m)
     return chosen, w
