@@ -140,7 +140,7 @@ def test_noisy_meta_labels_are_refused_unless_asked_and_then_labelled():
 
 
 def test_trusted_rows_are_the_meta_set_take_the_top_weight_and_are_never_flagged():
-    x, y, noisy, trusted = trusted_noisy_blobs()
+    x, y, _, trusted = trusted_noisy_blobs()
     coreset = select("uniform", features=x, labels=y, fraction=0.25, seed=0, stratified=True)
     result = cwerm(x, y, small_mlp, features=x, coreset=coreset, trusted=trusted, train=False,
                    meta_config=MetaConfig(epochs=5, device="cpu"))
@@ -175,7 +175,7 @@ def test_reweight_from_features_flags_the_flipped_rows_and_is_deterministic():
     ],
 )
 def test_cwerm_bad_trusted_and_options_fail_before_any_work(kwargs, message, monkeypatch):
-    import coreselect.reweight.pipeline as pipeline
+    from coreselect.reweight import pipeline
 
     monkeypatch.setattr(pipeline.api, "select", lambda *a, **k: pytest.fail("selected before checking"))
     x, y, _, _ = noisy_blobs(n=300)

@@ -39,7 +39,6 @@ from coreselect.reweight.mwnet import MetaConfig, train_mwnet
 from coreselect.subset import Subset
 from coreselect.train import TrainConfig, build_model, fit, predict
 
-
 #: Coreset selectors of :func:`cwerm` and their parameters: the paper's per-class moderate coreset, or
 #: a class-stratified uniform sample (under symmetric label noise the moderate band can hold almost no
 #: flipped example, leaving Meta-Weight-Net nothing to learn to down-weight).
