@@ -422,3 +422,19 @@ def test_unused_inputs_are_named_as_on_one_machine():
     with local(), pytest.warns(UnusedInputWarning, match="method 'kcenter' does not use labels: ignored; pass "
                                                          "per_class=True"):
         coreselect.select("kcenter", features=da.from_array(x, chunks=200), labels=y, size=10, seed=0)
+
+
+@pytest.mark.parametrize("params", [{"eps": 1e-3}, {"keep": "random"}, {"clusters": 3}])
+def test_semdedup_on_chunks_matches_single_machine(client, params):
+    from coreselect.distributed.semdedup import groups
+
+    r = np.random.default_rng(0)
+    x = blobs(3000, d=16)
+    x[2500:] = x[r.choice(2500, 500)] + r.normal(scale=1e-3, size=(500, 16)).astype(np.float32)  # near copies
+    single = coreselect.select("semdedup", features=x, size=2600, seed=5, **params)
+    got = coreselect.select("semdedup", features=da.from_array(x, chunks=700), size=2600, seed=5, **params)
+    assert got == single
+    labels = np.repeat(np.arange(5), [3, 1, 4, 1, 5])[r.permutation(14)]
+    packed = groups(labels, 4)
+    assert np.array_equal(np.sort(np.concatenate(packed)), np.arange(14))
+    assert [sorted(set(labels[g].tolist())) for g in packed] == [[0, 1], [2], [3, 4]]

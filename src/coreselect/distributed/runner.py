@@ -13,7 +13,7 @@ import numpy as np
 
 from coreselect import api, registry
 from coreselect.budget import Allocation, Budget
-from coreselect.distributed import inputs, kcenter, leverage, perclass, sensitivity
+from coreselect.distributed import inputs, kcenter, leverage, perclass, semdedup, sensitivity
 from coreselect.distributed.inputs import Sharded
 from coreselect.errors import InputError
 from coreselect.oracle import Oracle
@@ -31,6 +31,7 @@ RUNNERS: dict[str, Runner] = {
     "coreset": leverage.select_coreset,
     "leverage": leverage.select_leverage,
     "kcenter": kcenter.select_kcenter,
+    "semdedup": semdedup.select,
 }
 
 

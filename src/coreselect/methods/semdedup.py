@@ -19,6 +19,13 @@ from coreselect.subset import Subset
 
 #: Largest similarity block (values) computed at once inside a cluster: 64 MB of float32.
 BLOCK_VALUES = 2**24
+#: k-means trains on a uniform sample of at most this many rows per cluster (faiss's own cap).
+SAMPLE_PER_CLUSTER = 256
+
+
+def sample_positions(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """`size` distinct positions of n drawn uniformly, sorted (all of them when size ≥ n, drawing nothing)."""
+    return np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
 
 
 def cluster_order(u: np.ndarray, rows: np.ndarray, center: np.ndarray, keep: str,
@@ -60,8 +67,8 @@ class SemDeDup(MethodBase):
 
     `clusters` k-means clusters (default ``round(√n)``, which balances the k-means assignment and the
     within-cluster comparisons at O(n^1.5·d) each; the paper used 50,000 clusters for 440M images),
-    k-means++ seeding and faiss Lloyd steps (:func:`~coreselect.geometry.clustering.kmeans_pp`), exact
-    assignment. Order inside a cluster by `keep`: ``"hard"`` (default, the paper's) keeps the member
+    k-means++ seeding and faiss Lloyd steps (:func:`~coreselect.geometry.clustering.kmeans_pp`) on a
+    uniform sample of at most 256 rows per cluster, exact assignment of every row. Order inside a cluster by `keep`: ``"hard"`` (default, the paper's) keeps the member
     farthest from the centroid of each group of duplicates, ``"easy"`` the nearest, ``"random"`` a seeded
     one. As in the official code, an example is removed when it is close to *any* earlier member, removed
     or not (a chain a ≈ b ≈ c drops b and c even when a and c are far apart).
@@ -89,27 +96,35 @@ class SemDeDup(MethodBase):
         if self.keep not in ("hard", "easy", "random"):
             raise InputError(f"keep must be 'hard', 'easy' or 'random', got {self.keep!r}")
 
-    def similarity_to_earlier(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Per row, M: its largest cosine similarity to a member of its cluster resolved before it."""
-        n = x.shape[0]
-        k = round(np.sqrt(n)) if self.clusters is None else self.clusters
+    def n_clusters(self, n: int) -> int:
+        """The number of k-means clusters for n rows (`clusters`, default round(√n)), checked."""
+        k = max(1, round(np.sqrt(n))) if self.clusters is None else self.clusters
         if k > n:
             raise InputError(f"clusters must be at most the number of examples ({n}), got {k}")
-        u = normalize_rows(x)
-        centers = kmeans_pp(u, k, rng)
-        labels, _ = nearest(u, centers)
-        m = np.empty(n)
-        members = np.argsort(labels, kind="stable")
-        bounds = np.searchsorted(labels[members], np.arange(k + 1))
-        for c in range(k):
-            rows = members[bounds[c]:bounds[c + 1]]
-            if rows.size:
-                ordered = cluster_order(u, rows, centers[c], self.keep, rng)
-                m[ordered] = max_earlier_similarity(u[ordered])
+        return k
+
+    def scores(self, u: np.ndarray, labels: np.ndarray, centers: np.ndarray, seed: int) -> np.ndarray:
+        """M of every row of the unit rows `u` (Algorithm 1's max similarity to an earlier member), cluster
+        by cluster; `labels` are the rows' clusters. A cluster's random order (``keep="random"``) comes
+        from ``(seed, cluster)`` alone, so any grouping of the clusters gives the same M."""
+        m = np.empty(u.shape[0])
+        order = np.argsort(labels, kind="stable")
+        present, starts = np.unique(labels[order], return_index=True)
+        for c, rows in zip(present, np.split(order, starts[1:])):
+            ordered = cluster_order(u, rows, centers[c], self.keep, np.random.default_rng([seed, int(c)]))
+            m[ordered] = max_earlier_similarity(u[ordered])
         return m
 
+    def keep_rows(self, m: np.ndarray, budget: Budget) -> Subset:
+        """The subset from every row's M: under the `eps` threshold if given, then the smallest M up to the
+        budget (ties: the lower row)."""
+        candidates = np.arange(m.size) if self.eps is None else np.flatnonzero(m <= 1 - self.eps)
+        order = np.lexsort((candidates, m[candidates]))
+        return Subset.uniform_weights(np.sort(candidates[order[:budget.total]]), m.size)
+
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-        m = self.similarity_to_earlier(pool.dense_features(self.name), rng)
-        candidates = np.arange(pool.n) if self.eps is None else np.flatnonzero(m <= 1 - self.eps)
-        order = np.lexsort((candidates, m[candidates]))  # least duplicated first; ties: lower row
-        return Subset.uniform_weights(np.sort(candidates[order[:budget.total]]), pool.n)
+        u = normalize_rows(pool.dense_features(self.name))
+        k = self.n_clusters(pool.n)
+        centers = kmeans_pp(u[sample_positions(pool.n, SAMPLE_PER_CLUSTER * k, rng)], k, rng)
+        labels, _ = nearest(u, centers)
+        return self.keep_rows(self.scores(u, labels, centers, int(rng.integers(2**63 - 1))), budget)
