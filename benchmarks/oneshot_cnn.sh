@@ -26,7 +26,7 @@ GROUPS_DEFAULT=(
 [ $# -gt 0 ] && METHOD_GROUPS=("$@") || METHOD_GROUPS=("${GROUPS_DEFAULT[@]}")
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
-  ARGS=(--dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device cpu --seeds 3 --no-report
+  ARGS=(--dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 --no-report
         --option width=16 --option train_size=5000 --out "$ROOT/$DATASET")
   for METHODS in "${METHOD_GROUPS[@]}"; do
     echo "$(date -u +%FT%TZ) $DATASET $METHODS start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
