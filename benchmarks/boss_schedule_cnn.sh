@@ -32,7 +32,7 @@ GRID+=",boss:alpha=1:peak=0.8:cutoff=0.1:importance_on=gain,boss:alpha=1:peak=0.
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
   echo "$(date -u +%FT%TZ) $DATASET BOSS grid start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
-  coreselect bench --dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device cpu --seeds 3 \
+  coreselect bench --dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 \
     --no-report --option width=16 --option train_size=5000 --out "$ROOT/$DATASET" \
     --methods "$GRID" --fractions 0.01,0.05,0.1,0.2,0.3
   echo "$(date -u +%FT%TZ) $DATASET BOSS grid end, load $(cut -d' ' -f1 /proc/loadavg)"
