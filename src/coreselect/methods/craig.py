@@ -4,6 +4,7 @@ Models", ICML 2020, Eq. 8–9 and Algorithm 1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -34,9 +35,12 @@ def represented_counts(x: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 class CRAIG(MethodBase):
     """Per class, facility location on gradient embeddings with Sim = R − ‖g_i − g_j‖; weights = counts.
 
-    `features` must be last-layer gradient embeddings ``(p − y) ⊗ [h; 1]`` (or ``p − y``; see
-    :func:`coreselect.geometry.gradients.last_layer_gradients`) — the bench passes them because
-    ``embedding = "gradients"``. The chosen examples are the lazy-greedy maximisers of
+    `features` must be last-layer gradient embeddings of the kind `gradient` names
+    (:func:`coreselect.geometry.gradients.gradient_embedding`): ``"logits"`` (default) — ``p − y``,
+    C-dimensional, the embedding of the official CRAIG code — or ``"full"`` — ``(p − y) ⊗ [h; 1]``, the
+    whole last-layer gradient (Mirzasoleiman et al. 2020, §3.2). The method selects on whatever it is
+    given; whoever builds the features honours `gradient` (the bench does, because
+    ``embedding = "gradients"``). The chosen examples are the lazy-greedy maximisers of
     ``Σ_i max_{j∈S} (R − ‖g_i − g_j‖)`` (CRAIG Eq. 9; R bounds every distance, see
     :mod:`coreselect.geometry.facility`) — over all pairs where the class's block fits `dense_mb` (the
     official dense similarity), over the `neighbors`-NN graph beyond (scope ``"auto"``); the weight of j
@@ -50,6 +54,7 @@ class CRAIG(MethodBase):
     exact: bool = False
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
+    gradient: Literal["logits", "full"] = "logits"
     needs = frozenset({"labels"})
     weighted = True
     embedding = "gradients"

@@ -4,6 +4,7 @@ Efficient Deep Model Training", ICML 2021, Eq. 3 and Algorithm 2 — orthogonal 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
@@ -57,15 +58,14 @@ def omp_select(g: np.ndarray, m: int, lam: float = 1.0) -> tuple[np.ndarray, np.
     return chosen, w
 
 
-def class_weights(w: np.ndarray, size: int) -> np.ndarray:
-    """NNLS weights rescaled to sum to the class size; zeros (Subset weights must be > 0) become 10⁻³ of
-    the mean weight; all zero (nothing to match) → uniform ``size/m``."""
-    m = w.size
-    if not w.sum() > 0:
-        return np.full(m, size / m)
-    w = w * (size / w.sum())
-    w[w <= 0] = 1e-3 * size / m
-    return w * (size / w.sum())
+def kept_rows(w: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the NNLS weights `w` that are > 0 and their weights rescaled to sum to the class
+    `size`: rows whose final weight is 0 are dropped, as DeepCore does (Guo et al. 2022), so a class may
+    keep fewer than its budget. All zero (nothing to match) keeps every row at ``size/m``."""
+    keep = np.flatnonzero(w > 0)
+    if keep.size == 0:
+        return np.arange(w.size), np.full(w.size, size / w.size)
+    return keep, w[keep] * (size / w[keep].sum())
 
 
 @register("gradmatch")
@@ -73,14 +73,22 @@ def class_weights(w: np.ndarray, size: int) -> np.ndarray:
 class GradMatch(MethodBase):
     """Per class, OMP on gradient embeddings to match the class's gradient sum; weights by NNLS.
 
-    `features` must be last-layer gradient embeddings (``embedding = "gradients"``; see
-    :func:`coreselect.geometry.gradients.last_layer_gradients`). Per class c with budget m_c: S and
-    w ≥ 0 minimise ``‖Σ_{j∈S} w_j g_j − Σ_{i∈c} g_i‖² + λ‖w‖²`` (λ = `lam`, default 1) by orthogonal
-    matching pursuit; weights are rescaled to sum to n_c (so all sum to n). Time O(m_c·n_c·D + m_c³)
-    per class, memory O(m_c² + m_c·D).
+    `features` must be last-layer gradient embeddings of the kind `gradient` names
+    (:func:`coreselect.geometry.gradients.gradient_embedding`): ``"per_class_gradient"`` (default; CORDS's
+    ``PerClassPerGradient``) — for an example of class c, the gradient w.r.t. class c's weights and bias
+    only, ``(p_c − 1)·[h; 1]``, C× narrower than the full gradient and so ~C× cheaper per OMP step;
+    ``"full"`` — ``(p − y) ⊗ [h; 1]``; ``"logits"`` — ``p − y``. The method selects on whatever it is
+    given; whoever builds the features honours `gradient` (the bench does, because
+    ``embedding = "gradients"``). Per class c with budget m_c: S and w ≥ 0 minimise
+    ``‖Σ_{j∈S} w_j g_j − Σ_{i∈c} g_i‖² + λ‖w‖²`` (λ = `lam`, default 1) by orthogonal matching pursuit
+    (Killamsetty et al. 2021, Algorithm 2). Rows whose final (NNLS) weight is 0 are dropped, not kept
+    with a floor weight (:func:`kept_rows`), so the subset can be smaller than the budget; the kept
+    weights are rescaled to sum to n_c (so all sum to n). Time O(m_c·n_c·D + m_c³) per class, memory
+    O(m_c² + m_c·D).
     """
 
     lam: float = 1.0
+    gradient: Literal["logits", "full", "per_class_gradient"] = "per_class_gradient"
     needs = frozenset({"labels"})
     weighted = True
     embedding = "gradients"
@@ -96,6 +104,7 @@ class GradMatch(MethodBase):
         idx, w = [], []
         for rows, m in class_budgets(pool, budget):
             chosen, weights = omp_select(x[rows], m, self.lam)
-            idx.append(rows[chosen])
-            w.append(class_weights(weights, rows.size))
+            keep, kept_weights = kept_rows(weights, rows.size)
+            idx.append(rows[chosen[keep]])
+            w.append(kept_weights)
         return Subset(indices=np.concatenate(idx), weights=np.concatenate(w), n=pool.n)

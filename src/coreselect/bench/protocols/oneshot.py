@@ -11,8 +11,10 @@ Per seed ``s``:
 3. the full-data reference (method ``full``, timing ``train_full``): when the proxy is trained exactly
    as the reference would be (``proxy_epochs`` equal to ``--epochs``), the proxy *is* the reference and
    is not trained twice; otherwise a separate model is trained;
-4. for every method and budget: its features (penultimate features, or last-layer gradient embeddings
-   for methods with ``embedding = "gradients"``), every signal and the labels go to
+4. for every method and budget: its features (:func:`embedding_kind`: penultimate features, or for
+   methods with ``embedding = "gradients"`` the last-layer gradient embedding their ``gradient``
+   parameter names — CRAIG's ``logits`` or ``full``, GradMatch's ``per_class_gradient``, ``full`` or
+   ``logits``), every signal and the labels go to
    :func:`coreselect.api.run` with seed ``s`` (timing ``select``); a fresh model (initialised from
    seed ``s``) is trained on the subset with the subset's weights (timing ``train_subset``) and its
    test accuracy after the *final* epoch is recorded (never the best epoch). Methods needing inputs
@@ -153,6 +155,26 @@ def _budgets(config: BenchConfig) -> list[tuple[str, float | int]]:
     return [("fraction", float(f)) for f in config.fractions] + [("size", int(s)) for s in config.sizes]
 
 
+def embedding_kind(method: Any) -> str:
+    """The features `method` selects on: ``"features"`` (penultimate), or for a method with ``embedding =
+    "gradients"`` the gradient embedding its ``gradient`` parameter names
+    (:data:`coreselect.geometry.gradients.GRADIENT_KINDS`; ``"full"`` when it has no such parameter)."""
+    if method.embedding == "features":
+        return "features"
+    if method.embedding == "gradients":
+        return str(getattr(method, "gradient", "full"))
+    raise InputError(f"method {method.name!r}: unknown embedding {method.embedding!r} (features or gradients)")
+
+
+def embed(kind: str, logits: np.ndarray, labels: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The rows of kind `kind` (:func:`embedding_kind`) from a model's logits and penultimate features."""
+    if kind == "features":
+        return features
+    from coreselect.geometry.gradients import gradient_embedding
+
+    return gradient_embedding(kind, logits, labels, features)
+
+
 def subset_digest(subset: Subset) -> str:
     """SHA-256 of the subset's indices and weights: equal digests ⇔ identical subsets."""
     h = hashlib.sha256(np.ascontiguousarray(subset.indices).tobytes())
@@ -206,20 +228,13 @@ class _Seed:
                          self._proxy.seconds)
         return self._proxy
 
-    def pool(self, embedding: str) -> Pool:
-        """The pool a method sees: labels, every signal, and features of kind `embedding`."""
-        if embedding not in self._pools:
+    def pool(self, kind: str) -> Pool:
+        """The pool a method sees: labels, every signal, and features of kind `kind` (:func:`embedding_kind`)."""
+        if kind not in self._pools:
             p = self.proxy
-            if embedding == "gradients":
-                from coreselect.geometry.gradients import last_layer_gradients
-
-                features = last_layer_gradients(p.logits, self.data.y_train, p.features)
-            elif embedding == "features":
-                features = p.features
-            else:
-                raise InputError(f"unknown embedding {embedding!r} (features or gradients)")
-            self._pools[embedding] = Pool.build(features, labels=self.data.y_train, signals=p.signals)
-        return self._pools[embedding]
+            features = embed(kind, p.logits, self.data.y_train, p.features)
+            self._pools[kind] = Pool.build(features, labels=self.data.y_train, signals=p.signals)
+        return self._pools[kind]
 
     def run_full(self) -> None:
         key = self.key("full", "fraction", 1.0)
@@ -261,7 +276,7 @@ class _Seed:
             self.store.append(key, {}, {}, skipped=reason)
             log.info("seed %d: %s skipped: %s", self.seed, spec.label, reason)
             return
-        pool = self.pool(method.embedding)
+        pool = self.pool(embedding_kind(method))
         try:
             budget_obj = Budget.from_request(pool.n, **{kind: budget})
             subset = api.run(method, pool, budget_obj, self.seed)
