@@ -8,20 +8,20 @@ import pytest
 
 pytest.importorskip("torch")
 
-from coreselect.bench import BenchConfig, ResultStore  # noqa: E402
-from coreselect.bench.protocols import dynamic  # noqa: E402
-from coreselect.bench.report import write_report  # noqa: E402
-from coreselect.bench.runner import run_bench  # noqa: E402
-from coreselect.errors import InputError  # noqa: E402
-from coreselect.train import steps_per_epoch  # noqa: E402
+from coreselect.bench import BenchConfig, ResultStore
+from coreselect.bench.protocols import dynamic
+from coreselect.bench.report import write_report
+from coreselect.bench.runner import run_bench
+from coreselect.errors import InputError
+from coreselect.train import steps_per_epoch
 
 EPOCHS = 3
 INFOBATCH = "infobatch:delta=0.125:prune_ratio=0.5"
 
 
 def _config(out: Path, **kw) -> BenchConfig:
-    base = dict(dataset="digits", protocol="dynamic", out=out, methods=("craig", "gradmatch"), fractions=(0.2,),
-                seeds=1, epochs=EPOCHS, device="cpu")
+    base = {"dataset": "digits", "protocol": "dynamic", "out": out, "methods": ("craig", "gradmatch"),
+            "fractions": (0.2,), "seeds": 1, "epochs": EPOCHS, "device": "cpu"}
     return BenchConfig(**{**base, **kw})
 
 

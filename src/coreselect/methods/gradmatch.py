@@ -16,7 +16,6 @@ from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
-
 #: Smallest ridge λ relative to the largest ‖g_j‖²: the ridge system's condition number then stays below
 #: 1/√eps (≈ 7·10⁷), where the incremental Cholesky refits keep their precision; with a smaller λ and
 #: more picks than the gradients' rank, the refits lose every digit and overflow.

@@ -39,8 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from coreselect import threads
 from coreselect.bench import datasets
 from coreselect.bench.config import BenchConfig, option_number
