@@ -120,7 +120,7 @@ def test_cli_signals_file_gives_a_method_only_what_it_reads(files, capsys):
 
 
 def test_craig_from_a_signals_file_builds_gradient_embeddings(files, capsys):
-    from coreselect.geometry.gradients import last_layer_gradients
+    from coreselect.geometry.gradients import gradient_embedding
 
     rng = np.random.default_rng(3)
     x, y = np.load(files / "x.npy"), np.load(files / "y.npy")
@@ -128,8 +128,13 @@ def test_craig_from_a_signals_file_builds_gradient_embeddings(files, capsys):
     bundle = files / "signals.npz"
     np.savez(bundle, features=x, labels=y, logits=logits)
     assert main(["select", "craig", "--signals-from", str(bundle), "--size", "30", "--out", str(files / "c.npz")]) == 0
-    expected = coreselect.select("craig", features=last_layer_gradients(logits, y, x), labels=y, size=30)
-    assert coreselect.Subset.load(files / "c.npz") == expected
+    expected = coreselect.select("craig", features=gradient_embedding("logits", logits, y), labels=y, size=30)
+    assert coreselect.Subset.load(files / "c.npz") == expected  # CRAIG's default embedding: p - y
+    assert main(["select", "craig", "--signals-from", str(bundle), "--size", "30", "--param", "gradient=full",
+                 "--out", str(files / "f.npz")]) == 0
+    full = coreselect.select("craig", features=gradient_embedding("full", logits, y, x), labels=y, size=30,
+                             gradient="full")
+    assert coreselect.Subset.load(files / "f.npz") == full
     np.savez(bundle, features=x, labels=y)  # no logits: refuse, saying why
     assert main(["select", "gradmatch", "--signals-from", str(bundle), "--size", "30",
                  "--out", str(files / "g.npz")]) == 2

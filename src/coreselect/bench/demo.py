@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coreselect import api, registry, threads
+from coreselect.bench.protocols.oneshot import embed, embedding_kind
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.pool import Pool
@@ -133,12 +134,10 @@ def _run(fractions: tuple[float, ...], seeds: int) -> DemoResult:
         if name in result.skipped:
             continue
         method = registry.make(name, {})
-        if method.embedding not in pools:  # last-layer gradient embeddings, for craig and gradmatch
-            from coreselect.geometry.gradients import last_layer_gradients
-
-            grads = last_layer_gradients(logits, y_tr, x_tr)
-            pools[method.embedding] = Pool.build(grads, labels=y_tr, signals=per_example)
-        pool = pools[method.embedding]
+        kind = embedding_kind(method)
+        if kind not in pools:  # last-layer gradient embeddings, for craig and gradmatch
+            pools[kind] = Pool.build(embed(kind, logits, y_tr, x_tr), labels=y_tr, signals=per_example)
+        pool = pools[kind]
         if "oracle" in method.requires():  # a fresh counted oracle per run: the proxy's last-epoch loss
             pool = Pool.build(pool.features, labels=y_tr, signals=pool.signals, oracle=signals["loss"])
         try:

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="oneshot", help="protocol module (default: oneshot)")
     p.add_argument("--methods", default="",
                    help="comma-separated method specs: name or name:key=value:key=value (e.g. prune:signal=aum); "
-                        "optional for protocols with default methods (reweight, warmstart, estimate)")
+                        "optional for protocols with default methods (dynamic, reweight, warmstart, estimate)")
     p.add_argument("--fractions", help=f"comma-separated fractions in (0, 1] (default {DEFAULT_FRACTIONS} "
                                        "unless --sizes is given)")
     p.add_argument("--sizes", help="comma-separated subset sizes")

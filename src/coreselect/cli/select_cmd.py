@@ -52,20 +52,23 @@ def _sharded(args: argparse.Namespace) -> bool:
 
 def _bundle_features(bundle: dict[str, Any], method: Any, labels: Any) -> Any:
     """The features a ``--signals-from`` file supplies to `method`: its penultimate features, or for
-    methods that select on last-layer gradients (craig, gradmatch) those gradients, built from the
-    file's logits, labels and features (CRAIG §3.2)."""
-    if method.embedding != "gradients":
+    methods that select on last-layer gradients (craig, gradmatch) the gradient embedding the method's
+    ``gradient`` parameter names, built from the file's logits, labels and features (CRAIG §3.2)."""
+    from coreselect.bench.protocols.oneshot import embed, embedding_kind
+
+    kind = embedding_kind(method)
+    if kind == "features":
         return bundle.get("features")
-    lacking = [k for k in ("logits", "features") if k not in bundle] + ([] if labels is not None else ["labels"])
+    needed = ("logits",) if kind == "logits" else ("logits", "features")
+    lacking = [k for k in needed if k not in bundle] + ([] if labels is not None else ["labels"])
     if lacking:
         raise InputError(f"method {method.name!r} selects on last-layer gradient embeddings; the "
                          f"--signals-from file lacks {', '.join(lacking)} to build them (pass --features "
                          "with gradient embeddings instead)")
-    from coreselect.geometry.gradients import last_layer_gradients
     from coreselect.pool import encode_labels
 
     codes, _ = encode_labels("labels", labels, len(labels))  # class names index the logits in sorted order
-    return last_layer_gradients(bundle["logits"], codes, bundle["features"])
+    return embed(kind, bundle["logits"], codes, bundle.get("features"))
 
 
 def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -> dict[str, Any]:
