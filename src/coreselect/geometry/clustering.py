@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from coreselect.geometry.backend import NUMPY, Backend
 from coreselect.geometry.distances import sq_norms
 from coreselect.geometry.kmeans import kmeans, snap_to_cells
 from coreselect.geometry.neighbors import nearest
@@ -101,7 +102,7 @@ LLOYD_ITERATIONS = 5
 
 
 def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = LLOYD_ITERATIONS,
-              max_points_per_centroid: int = 256) -> np.ndarray:
+              max_points_per_centroid: int = 256, backend: Backend = NUMPY) -> np.ndarray:
     """`k` k-means centers: k-means++ seeding (D² sampling, :func:`dz_seeding_order` with one candidate,
     on a sample), then `niter` faiss Lloyd iterations on at most ``max_points_per_centroid · k`` sampled
     rows.
@@ -111,14 +112,16 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = LLOY
     Lloyd iterations reach what 20 reach (see :data:`LLOYD_ITERATIONS`). Plain D² sampling rather than
     greedy: greedy's ``2 + ln k`` candidates cost that many times more (0.4 s against 3.8 s in the same
     measurement) for a final cost 1% lower. Time O(k · n_s · d + niter · 256k · k · d), memory O(256k · d).
+    The seeding always runs here (sequential, on a bounded sample); a torch `backend` runs the Lloyd steps.
     """
     init = x[dz_seeding_order(x, k, 2, rng, candidates=1)]
     return kmeans(x, k, seed=int(rng.integers(2**31 - 1)), niter=niter,
-                  max_points_per_centroid=max_points_per_centroid, init=init)
+                  max_points_per_centroid=max_points_per_centroid, init=init, backend=backend)
 
 
 def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
-            max_points_per_center: int = 256, weiszfeld_steps: int = 3, tol: float = 1e-4) -> np.ndarray:
+            max_points_per_center: int = 256, weiszfeld_steps: int = 3, tol: float = 1e-4,
+            backend: Backend = NUMPY) -> np.ndarray:
     """`k` Euclidean k-median centers of `x` (z = 1: minimise Σ_e min_c ‖e − c‖).
 
     Lloyd's alternation on a uniform sample of at most ``max_points_per_center · k`` rows (as faiss
@@ -142,7 +145,7 @@ def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
     eps = 1e-6 * scale
     last = np.inf
     for _ in range(niter):
-        lab, d2 = nearest(xs, centers)
+        lab, d2 = nearest(xs, centers, backend)
         dist = np.sqrt(d2.astype(np.float64))
         cost = float(dist.sum())
         if np.isfinite(last) and last - cost <= tol * last:
@@ -160,7 +163,8 @@ def kmedian(x: np.ndarray, k: int, rng: np.random.Generator, niter: int = 20,
     return centers
 
 
-def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> np.ndarray:
+def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator,
+                    backend: Backend = NUMPY) -> np.ndarray:
     """`k` distinct data rows forming a (k, z)-clustering: k-means (z = 2, :func:`kmeans_pp`) or
     k-median (z = 1, :func:`kmedian`) centers, each snapped to the nearest row of its Voronoi cell
     (:func:`~coreselect.geometry.kmeans.snap_to_cells`: cost at most 2^z times the centers').
@@ -169,16 +173,17 @@ def representatives(x: np.ndarray, k: int, z: int, rng: np.random.Generator) -> 
     the rows not yet taken (one more assignment pass, only in that case), so exactly `k` distinct rows
     come back (Algorithm 1 queries the oracle on exactly k points).
     Time: the clustering plus O(n · k · d) for the snap; memory O(n + k · d) beyond the clustering.
+    `backend` runs the Lloyd steps and the assignment passes (:mod:`coreselect.geometry.backend`).
     """
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}], got {k}")
-    centers = kmeans_pp(x, k, rng) if z == 2 else kmedian(x, k, rng)
-    rows = snap_to_cells(x, centers)
+    centers = kmeans_pp(x, k, rng, backend=backend) if z == 2 else kmedian(x, k, rng, backend=backend)
+    rows = snap_to_cells(x, centers, backend)
     rows = np.unique(rows[rows >= 0])
     missing = k - rows.size
     if missing > 0:
-        _, d2 = nearest(x, x[rows])
+        _, d2 = nearest(x, x[rows], backend)
         weight = d2.astype(np.float64) ** (z / 2)
         weight[rows] = 0
         free = np.flatnonzero(weight > 0)

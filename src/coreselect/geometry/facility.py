@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coreselect.errors import InputError
+from coreselect.geometry.backend import NUMPY, Backend
 from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.cellknn import cell_knn
 from coreselect.geometry.distances import normalize_rows, sq_norms
@@ -212,9 +213,14 @@ def _to_similarity(raw: np.ndarray, similarity: str, radius: float) -> np.ndarra
     return raw
 
 
-def dense_block(x: np.ndarray, similarity: Similarity = "cosine") -> np.ndarray:
-    """The `(n, n)` float32 similarity matrix (blocked construction; memory 4·n² bytes)."""
+def dense_block(x: np.ndarray, similarity: Similarity = "cosine", backend: Backend = NUMPY) -> np.ndarray:
+    """The `(n, n)` float32 similarity matrix (blocked construction; memory 4·n² bytes), built by
+    `backend` (:func:`coreselect.geometry.torch_backend.dense_block` for torch)."""
     xp, radius = _prepare(x, similarity)
+    if backend.is_torch:
+        from coreselect.geometry import torch_backend
+
+        return torch_backend.dense_block(xp, similarity, radius, backend.device)
     n = xp.shape[0]
     s = np.empty((n, n), dtype=np.float32)
     norms = sq_norms(xp) if similarity == "euclidean" else None
@@ -229,18 +235,24 @@ def dense_block(x: np.ndarray, similarity: Similarity = "cosine") -> np.ndarray:
 
 
 def knn_graph(x: np.ndarray, k: int, similarity: Similarity = "cosine", exact: bool = False,
-              probes: int = 4, seed: int = 0) -> sp.csr_matrix:
+              probes: int = 4, seed: int = 0, backend: Backend = NUMPY) -> sp.csr_matrix:
     """Row-major kNN similarity graph: row i holds Sim(i, j) for its `k` nearest j, always including i.
 
     ``exact=True``: faiss flat search, O(n²·d). Otherwise :func:`coreselect.geometry.cellknn.cell_knn`
     (≈ √n k-means cells, each searched among its `probes` nearest cells by one matrix product),
     O(n·probes·√n·d). Inner product on unit rows (cosine) or L2 (euclidean). Deterministic; memory O(n·k).
+    A torch `backend` runs the exact search (:func:`coreselect.geometry.torch_backend.knn`, blocked top-k);
+    cell probing stays on the CPU, so both backends build the same graph.
     """
     xp, radius = _prepare(x, similarity)
     n = xp.shape[0]
     k = max(1, min(int(k), n))
     metric = "ip" if similarity == "cosine" else "l2"
-    if exact:
+    if exact and backend.is_torch:
+        from coreselect.geometry import torch_backend
+
+        vals, idx = torch_backend.knn(xp, k, metric=metric, device=backend.device)
+    elif exact:
         vals, idx = knn(xp, k, metric=metric, exact=True)
     else:
         vals, idx = cell_knn(xp, k, metric=metric, probes=probes, seed=seed)
@@ -278,13 +290,15 @@ def from_dense(sim: np.ndarray, importance: np.ndarray | None = None,
 
 def build(x: np.ndarray, importance: np.ndarray | None = None, weights: np.ndarray | None = None,
           similarity: Similarity = "cosine", scope: Scope = "knn", neighbors: int = DEFAULT_NEIGHBORS,
-          exact: bool = False, probes: int = 4, dense_bytes: int = DENSE_BYTES, seed: int = 0) -> FacilityLocation:
+          exact: bool = False, probes: int = 4, dense_bytes: int = DENSE_BYTES, seed: int = 0,
+          backend: Backend = NUMPY) -> FacilityLocation:
     """Facility location on the rows of `x` under `scope` (module docstring): ``"knn"`` the kNN graph
     (exact up to :data:`EXACT_KNN_ROWS` rows), ``"global"`` the dense block, ``"auto"`` dense when
     4·n² ≤ `dense_bytes`, else the kNN graph.
 
     `importance` (per candidate, ≥ 0) multiplies the similarity (BOSS); `weights` (per represented
     example, ≥ 0) weights the sum. `neighbors`, `exact` and `probes` set the graph (unused when dense).
+    `backend` builds the dense block or the exact graph; the greedy's gains stay on the CPU.
     """
     x, importance, weights = _check(x, importance, weights, similarity)
     if scope not in SCOPES:
@@ -295,9 +309,10 @@ def build(x: np.ndarray, importance: np.ndarray | None = None, weights: np.ndarr
     if scope == "global":
         check_memory(4 * n * n, f"the all-pairs similarity of {n} rows (scope='global')")
     if scope == "global" or (scope == "auto" and 4 * n * n <= dense_bytes):
-        return from_dense(dense_block(x, similarity), importance, weights)
+        return from_dense(dense_block(x, similarity, backend), importance, weights)
     exact = exact or (scope == "knn" and n <= EXACT_KNN_ROWS)
-    return from_graph(knn_graph(x, neighbors, similarity, exact=exact, probes=probes, seed=seed), importance, weights)
+    graph = knn_graph(x, neighbors, similarity, exact=exact, probes=probes, seed=seed, backend=backend)
+    return from_graph(graph, importance, weights)
 
 
 def dense_value(x: np.ndarray, chosen: np.ndarray, importance: np.ndarray | None = None,

@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from coreselect.geometry.backend import NUMPY, Backend
+
 Metric = Literal["l2", "ip"]
 
 
@@ -42,7 +44,7 @@ def _exact_argmin(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
 
 
-def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest(x: np.ndarray, centers: np.ndarray, backend: Backend = NUMPY) -> tuple[np.ndarray, np.ndarray]:
     """For each row of `x`, the index of its nearest row of `centers` and the squared distance (float64).
 
     faiss's flat L2 search ranks the centers in float32 through BLAS, whose rounding depends on the
@@ -52,32 +54,55 @@ def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     rounding of ``‖x‖² + ‖c‖² − 2x·c`` (Higham's γ_{d+2} bound), the row is decided on exact float64
     distances to every center (ties: the lowest index), and every row's distance is re-measured in
     float64. The result is then the same on any machine, thread count or chunking, at about one extra
-    O(n·d) pass. Time O(n·k·d), memory O(n + k·d) beyond bounded blocks.
+    O(n·d) pass. Time O(n·k·d), memory O(n + k·d) beyond bounded blocks. A torch `backend` proposes the
+    two centers instead (:func:`coreselect.geometry.torch_backend.nearest`); the result is the same.
     """
+    if backend.is_torch:
+        from coreselect.geometry import torch_backend
+
+        return torch_backend.nearest(x, centers, backend.device)
     x = np.ascontiguousarray(x, dtype=np.float32)
     centers = np.ascontiguousarray(centers, dtype=np.float32)
+    index = _flat(x.shape[1], "l2")
+    index.add(centers)
+    dist32, cand = index.search(x, min(2, centers.shape[0]))
+    labels = settle(x, centers, dist32, cand)
+    return labels, measure(x, centers, labels)
+
+
+def settle(x: np.ndarray, centers: np.ndarray, dist32: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """The nearest center of every row of `x` from a float32 search's two best candidates `cand` and
+    their distances `dist32` (:func:`nearest`): the first candidate, except where the two are closer
+    than the rounding bound, which are decided on exact float64 distances (ties: the lowest index)."""
     n, d = x.shape
     k = centers.shape[0]
-    index = _flat(d, "l2")
-    index.add(centers)
-    dist32, cand = index.search(x, min(2, k))
     labels = cand[:, 0].astype(np.int64)
+    if k < 2:
+        return labels
     c64 = centers.astype(np.float64)
-    d2 = np.empty(n)
     unit = np.finfo(np.float32).eps / 2
     gamma = (d + 2) * unit / (1 - (d + 2) * unit)
-    c_norm = float((c64 * c64).sum(axis=1).max()) if k else 0.0
+    c_norm = float((c64 * c64).sum(axis=1).max())
     step = max(1, _EXACT_BLOCK_VALUES // max(1, d))
     for start in range(0, n, step):
         rows = slice(start, start + step)
         block = x[rows]
-        if k > 1:
-            x_norm = np.einsum("ij,ij->i", block, block, dtype=np.float64)  # only scales the tolerance
-            gap = dist32[rows, 1].astype(np.float64) - dist32[rows, 0]
-            tie = np.flatnonzero(gap <= 4 * gamma * (x_norm + c_norm) * 1.01)
-            labels[start + tie] = _exact_argmin(block[tie], c64)
-        d2[rows] = _sq_diff(block, c64[labels[rows]])
-    return labels, d2
+        x_norm = np.einsum("ij,ij->i", block, block, dtype=np.float64)  # only scales the tolerance
+        gap = dist32[rows, 1].astype(np.float64) - dist32[rows, 0]
+        tie = np.flatnonzero(gap <= 4 * gamma * (x_norm + c_norm) * 1.01)
+        labels[start + tie] = _exact_argmin(block[tie], c64)
+    return labels
+
+
+def measure(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``‖x_i − centers[labels_i]‖²`` in float64, without BLAS (the same bits on any machine)."""
+    c64 = centers.astype(np.float64)
+    d2 = np.empty(x.shape[0])
+    step = max(1, _EXACT_BLOCK_VALUES // max(1, x.shape[1]))
+    for start in range(0, x.shape[0], step):
+        rows = slice(start, start + step)
+        d2[rows] = _sq_diff(x[rows], c64[labels[rows]])
+    return d2
 
 
 def knn(

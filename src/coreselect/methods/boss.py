@@ -12,6 +12,7 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.geometry import facility
+from coreselect.geometry.backend import BackendName, DeviceName, resolve
 from coreselect.methods._perclass import class_budgets
 from coreselect.methods.facility_location import IMPORTANCE_ON, GraphOptions, ImportanceOn, Optimizer
 from coreselect.methods.prune import HIGHER_IS_HARDER
@@ -103,7 +104,8 @@ class BOSS(MethodBase):
 
     A class whose kept members are fewer than its budget is an InputError (lower the cutoff).
     Time and memory: those of facility location on each class (O(n_c·k) for the kNN graph, O(n_c²) for
-    all pairs).
+    all pairs). `backend`, `device`: where the similarity graph or block is built
+    (:mod:`coreselect.geometry.backend`).
     """
 
     peak: float | None = None
@@ -120,6 +122,8 @@ class BOSS(MethodBase):
     exact: bool = False
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     reference = "BOSS: diversity-difficulty balanced one-shot subset selection (anonymous, under review)"
     scale = "invariant"
 
@@ -145,7 +149,7 @@ class BOSS(MethodBase):
     def options(self) -> GraphOptions:
         return GraphOptions(similarity="cosine", scope=self.similarity, importance_on=self.importance_on,
                             optimizer=self.optimizer, neighbors=self.neighbors, exact=self.exact, probes=self.probes,
-                            dense_mb=self.dense_mb)
+                            dense_mb=self.dense_mb, backend=resolve(self.backend, self.device))
 
     def weigh(self, difficulty: np.ndarray, peak: float, alpha: float) -> np.ndarray:
         """The importance of members with normalised `difficulty` (sine of Eq. 4, or the Beta density)."""

@@ -10,6 +10,7 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.geometry import facility
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.geometry.greedy import OPTIMIZERS, ScaledGains, maximize
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
@@ -26,7 +27,8 @@ class GraphOptions:
     """How the facility-location function of one class is built and maximised. `scope`: see
     :mod:`coreselect.geometry.facility`; `importance_on`: where a per-candidate importance enters —
     inside F (``Sim(i, j)·I_j``, BOSS Eq. 5) or on the greedy's marginal gain
-    (:class:`~coreselect.geometry.greedy.ScaledGains`)."""
+    (:class:`~coreselect.geometry.greedy.ScaledGains`); `backend`: what builds the similarity block or
+    exact graph (:mod:`coreselect.geometry.backend`)."""
 
     similarity: facility.Similarity = "cosine"
     scope: facility.Scope = "knn"
@@ -37,6 +39,7 @@ class GraphOptions:
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
     epsilon: float = 0.01
+    backend: Backend = NUMPY
 
     def check(self) -> None:
         if self.similarity not in facility.SIMILARITIES:
@@ -63,7 +66,8 @@ class GraphOptions:
         inside = importance if self.importance_on == "similarity" else None
         fn = facility.build(x, importance=inside, similarity=self.similarity, scope=self.scope,
                             neighbors=self.neighbors, exact=self.exact, probes=self.probes,
-                            dense_bytes=int(self.dense_mb * 2**20), seed=int(rng.integers(2**31)))
+                            dense_bytes=int(self.dense_mb * 2**20), seed=int(rng.integers(2**31)),
+                            backend=self.backend)
         if importance is not None and inside is None:
             fn = ScaledGains(fn, importance)
         return maximize(fn, m, self.optimizer, rng=rng, epsilon=self.epsilon)
@@ -85,7 +89,8 @@ class FacilityLocationMethod(MethodBase):
 
     Time per class: dense O(n_c²·d + re-evaluations·n_c); kNN graph O(n_c²·d) exact or
     O(n_c·probes·√n_c·d) probed, plus O(n_c·k) per greedy pass over the candidates. Memory: 4·n_c² bytes
-    (dense) or O(n_c·k).
+    (dense) or O(n_c·k). `backend`, `device`: where the similarity block or the exact kNN graph is built
+    (:mod:`coreselect.geometry.backend`); the greedy runs on the CPU.
     """
 
     similarity: facility.Similarity = "cosine"
@@ -96,6 +101,8 @@ class FacilityLocationMethod(MethodBase):
     probes: int = 4
     dense_mb: float = facility.DENSE_BYTES / 2**20
     epsilon: float = 0.01
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     reference = "Cornuéjols et al. 1977; Minoux 1978; Mirzasoleiman et al. 2015"
     scale = "invariant"
     optional = frozenset({"labels"})
@@ -106,7 +113,7 @@ class FacilityLocationMethod(MethodBase):
     def options(self) -> GraphOptions:
         return GraphOptions(similarity=self.similarity, scope=self.scope, optimizer=self.optimizer,
                             neighbors=self.neighbors, exact=self.exact, probes=self.probes, dense_mb=self.dense_mb,
-                            epsilon=self.epsilon)
+                            epsilon=self.epsilon, backend=resolve(self.backend, self.device))
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)

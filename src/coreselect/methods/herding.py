@@ -8,17 +8,23 @@ import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.geometry import sq_norms
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 
-def herd(x: np.ndarray, m: int) -> np.ndarray:
+def herd(x: np.ndarray, m: int, backend: Backend = NUMPY) -> np.ndarray:
     """`m` distinct rows: step k picks ``argmin_x ‖k·μ − Σ_{j<k} x_j − x‖`` over rows not yet chosen.
 
     μ is the mean of `x`. Deterministic (ties to the lowest index). Time O(m·n·d), memory O(n + d).
+    A torch `backend` scores the rows on its device (:func:`coreselect.geometry.torch_backend.herd`).
     """
+    if backend.is_torch:
+        from coreselect.geometry import torch_backend
+
+        return torch_backend.herd(x, m, backend.device)
     mu = x.mean(axis=0, dtype=np.float64)
     norms = sq_norms(x).astype(np.float64)
     total = np.zeros(x.shape[1], dtype=np.float64)
@@ -41,14 +47,22 @@ class Herding(MethodBase):
     """Herding towards each class mean (the whole set's mean without labels); unweighted (n/m).
 
     Welling 2009, as used for coresets by DeepCore (Guo et al. 2022) — with argmin, the method's
-    definition. Time O(Σ_c m_c·n_c·d), memory O(n_c·d) for one class's rows.
+    definition. Time O(Σ_c m_c·n_c·d), memory O(n_c·d) for one class's rows. `backend`, `device`: where
+    the scores are computed (:mod:`coreselect.geometry.backend`).
     """
+
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
 
     reference = "Welling 2009"
     scale = "invariant"
     optional = frozenset({"labels"})
 
+    def __post_init__(self) -> None:
+        resolve(self.backend, self.device)
+
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)
-        idx = select_per_class(pool, budget, lambda rows, m: rows[herd(x[rows], m)])
+        be = resolve(self.backend, self.device)
+        idx = select_per_class(pool, budget, lambda rows, m: rows[herd(x[rows], m, be)])
         return Subset.uniform_weights(idx, pool.n)

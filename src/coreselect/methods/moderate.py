@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coreselect.budget import Budget
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
@@ -20,8 +21,14 @@ def middle_band(values: np.ndarray, m: int) -> np.ndarray:
     return order[low : low + m]
 
 
-def median_distances(x: np.ndarray, pool: Pool) -> np.ndarray:
-    """‖x_i − median_{c(i)}‖ with the coordinate-wise median of each example's class."""
+def median_distances(x: np.ndarray, pool: Pool, backend: Backend = NUMPY) -> np.ndarray:
+    """‖x_i − median_{c(i)}‖ with the coordinate-wise median of each example's class (the medians
+    sorted out on a torch `backend`'s device give the same distances:
+    :func:`coreselect.geometry.torch_backend.median_distances`)."""
+    if backend.is_torch:
+        from coreselect.geometry import torch_backend
+
+        return torch_backend.median_distances(x, pool.members().values(), pool.n, backend.device)
     d = np.empty(pool.n, dtype=np.float64)
     for rows in pool.members().values():
         xc = x[rows]
@@ -37,15 +44,22 @@ class Moderate(MethodBase):
     Distances use each class's coordinate-wise median (the whole set's without labels). Globally, the
     middle band of all distances is kept; ``per_class=True`` (CW-ERM's usage) takes the band inside
     every class at its budget share. Unweighted (n/m). Time O(n·d + n log n), memory O(n_c·d).
+    `backend`, `device`: where the medians are computed (:mod:`coreselect.geometry.backend`).
     """
 
     per_class: bool = False
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     reference = "Xia et al. 2023"
     scale = "invariant"
     optional = frozenset({"labels"})
 
+    def __post_init__(self) -> None:
+        resolve(self.backend, self.device)
+
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
-        return self.from_distances(pool, budget, median_distances(pool.dense_features(self.name), pool))
+        be = resolve(self.backend, self.device)
+        return self.from_distances(pool, budget, median_distances(pool.dense_features(self.name), pool, be))
 
     def from_distances(self, pool: Pool, budget: Budget, d: np.ndarray) -> Subset:
         """The middle band of the distances `d` to the class medians (globally, or per class)."""

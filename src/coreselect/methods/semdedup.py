@@ -3,6 +3,7 @@ learning at web-scale through semantic deduplication", 2023, Section 3 and Algor
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.geometry.clustering import kmeans_pp
 from coreselect.geometry.distances import normalize_rows
 from coreselect.geometry.neighbors import nearest
@@ -79,12 +81,15 @@ class SemDeDup(MethodBase):
     Unlabelled (labels are not used). Unweighted (n/m).
 
     Time O(n·k·d) for the clustering plus O(Σ_c n_c²·d) within clusters; memory O(n·d) for the
-    normalised rows plus one bounded similarity block.
+    normalised rows plus one bounded similarity block. `backend`, `device`: where the Lloyd steps, the
+    assignment and the within-cluster similarities run (:mod:`coreselect.geometry.backend`).
     """
 
     eps: float | None = None
     clusters: int | None = None
     keep: Literal["hard", "easy", "random"] = "hard"
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     reference = "Abbas et al. 2023 (SemDeDup)"
     scale = "invariant"
 
@@ -95,6 +100,7 @@ class SemDeDup(MethodBase):
             raise InputError(f"clusters must be >= 1, got {self.clusters}")
         if self.keep not in ("hard", "easy", "random"):
             raise InputError(f"keep must be 'hard', 'easy' or 'random', got {self.keep!r}")
+        resolve(self.backend, self.device)
 
     def n_clusters(self, n: int) -> int:
         """The number of k-means clusters for n rows (`clusters`, default round(√n)), checked."""
@@ -103,16 +109,24 @@ class SemDeDup(MethodBase):
             raise InputError(f"clusters must be at most the number of examples ({n}), got {k}")
         return k
 
-    def scores(self, u: np.ndarray, labels: np.ndarray, centers: np.ndarray, seed: int) -> np.ndarray:
+    def scores(self, u: np.ndarray, labels: np.ndarray, centers: np.ndarray, seed: int,
+               backend: Backend = NUMPY) -> np.ndarray:
         """M of every row of the unit rows `u` (Algorithm 1's max similarity to an earlier member), cluster
         by cluster; `labels` are the rows' clusters. A cluster's random order (``keep="random"``) comes
-        from ``(seed, cluster)`` alone, so any grouping of the clusters gives the same M."""
+        from ``(seed, cluster)`` alone, so any grouping of the clusters gives the same M. A torch `backend`
+        computes the similarities (:func:`coreselect.geometry.torch_backend.max_earlier_similarity`)."""
+        similar = max_earlier_similarity
+        if backend.is_torch:
+            from coreselect.geometry import torch_backend
+
+            similar = functools.partial(torch_backend.max_earlier_similarity, device=backend.device,
+                                        block_values=BLOCK_VALUES)
         m = np.empty(u.shape[0])
         order = np.argsort(labels, kind="stable")
         present, starts = np.unique(labels[order], return_index=True)
         for c, rows in zip(present, np.split(order, starts[1:])):
             ordered = cluster_order(u, rows, centers[c], self.keep, np.random.default_rng([seed, int(c)]))
-            m[ordered] = max_earlier_similarity(u[ordered])
+            m[ordered] = similar(u[ordered])
         return m
 
     def keep_rows(self, m: np.ndarray, budget: Budget) -> Subset:
@@ -125,6 +139,7 @@ class SemDeDup(MethodBase):
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         u = normalize_rows(pool.dense_features(self.name))
         k = self.n_clusters(pool.n)
-        centers = kmeans_pp(u[sample_positions(pool.n, SAMPLE_PER_CLUSTER * k, rng)], k, rng)
-        labels, _ = nearest(u, centers)
-        return self.keep_rows(self.scores(u, labels, centers, int(rng.integers(2**63 - 1))), budget)
+        be = resolve(self.backend, self.device)
+        centers = kmeans_pp(u[sample_positions(pool.n, SAMPLE_PER_CLUSTER * k, rng)], k, rng, backend=be)
+        labels, _ = nearest(u, centers, be)
+        return self.keep_rows(self.scores(u, labels, centers, int(rng.integers(2**63 - 1)), be), budget)

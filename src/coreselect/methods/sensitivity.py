@@ -39,6 +39,7 @@ import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.geometry.clustering import dz_seeding_order, representatives
 from coreselect.geometry.neighbors import nearest
 from coreselect.oracle import Oracle
@@ -127,15 +128,16 @@ def draw(p: np.ndarray, s: int, rng: np.random.Generator, n_queries: int = 0) ->
 
 
 def build_proxy(x: np.ndarray, oracle: Oracle, k: int, z: int, rng: np.random.Generator,
-                timings: dict[str, float] | None = None) -> LossProxy:
+                timings: dict[str, float] | None = None, backend: Backend = NUMPY) -> LossProxy:
     """Algorithm 1 steps 1–2: k distinct representatives of a (k, z)-clustering, ℓ queried there,
     every row assigned to its nearest representative. `timings`, when given, receives the seconds of
-    the clustering with its queries (``cluster``) and of the assignment pass (``assign``)."""
+    the clustering with its queries (``cluster``) and of the assignment pass (``assign``). `backend` runs
+    the Lloyd steps and the assignment passes (:mod:`coreselect.geometry.backend`)."""
     t0 = time.perf_counter()
-    rows = representatives(x, k, z, rng)
+    rows = representatives(x, k, z, rng, backend)
     values = oracle(rows)
     t1 = time.perf_counter()
-    assign, d2 = nearest(x, x[rows])
+    assign, d2 = nearest(x, x[rows], backend)
     assign[rows] = np.arange(rows.size)  # a queried row is its own representative, at distance 0
     d2[rows] = 0
     if timings is not None:
@@ -143,9 +145,10 @@ def build_proxy(x: np.ndarray, oracle: Oracle, k: int, z: int, rng: np.random.Ge
     return LossProxy(rows, values, assign, _distances(d2, z), z)
 
 
-def _grow(x: np.ndarray, proxy: LossProxy | None, new: np.ndarray, values: np.ndarray, z: int) -> LossProxy:
+def _grow(x: np.ndarray, proxy: LossProxy | None, new: np.ndarray, values: np.ndarray, z: int,
+          backend: Backend = NUMPY) -> LossProxy:
     """Algorithm 3 step 3–4: add queried rows `new` to A and update every row's nearest point of A."""
-    lab, d2 = nearest(x, x[new])
+    lab, d2 = nearest(x, x[new], backend)
     dist = _distances(d2, z)
     if proxy is None:
         queried, vals, assign, v = new, values, lab, dist
@@ -179,9 +182,9 @@ def check_sizes(n: int, s: int, k: int, rounds: int, z: int, lam: float | None) 
 
 
 def _one_round(x: np.ndarray, oracle: Oracle, s: int, k: int, z: int, lam: float | None,
-               rng: np.random.Generator) -> Subset:
+               rng: np.random.Generator, backend: Backend = NUMPY) -> Subset:
     timings: dict[str, float] = {}
-    proxy = build_proxy(x, oracle, k, z, rng, timings)
+    proxy = build_proxy(x, oracle, k, z, rng, timings, backend)
     t0 = time.perf_counter()
     lam_used = balanced_lambda(proxy) if lam is None else lam
     out = draw(probabilities(proxy, lam_used), s, rng, n_queries=oracle.n_queries)
@@ -194,7 +197,7 @@ def _annotate(subset: Subset, lam: float, proxy: LossProxy, timings: dict[str, f
 
 
 def _rounds(x: np.ndarray, oracle: Oracle, s: int, k: int, rounds: int, z: int, lam: float | None,
-            rng: np.random.Generator) -> list[Subset]:
+            rng: np.random.Generator, backend: Backend = NUMPY) -> list[Subset]:
     t0 = time.perf_counter()
     order = dz_seeding_order(x, k * rounds, z, rng)
     out: list[Subset] = []
@@ -202,7 +205,7 @@ def _rounds(x: np.ndarray, oracle: Oracle, s: int, k: int, rounds: int, z: int, 
     for i in range(rounds):
         t1 = time.perf_counter()
         new = order[i * k:(i + 1) * k]
-        proxy = _grow(x, proxy, new, oracle(new), z)
+        proxy = _grow(x, proxy, new, oracle(new), z, backend)
         lam_used = balanced_lambda(proxy) if lam is None else lam
         sub = draw(probabilities(proxy, lam_used), s, rng, n_queries=oracle.n_queries)
         seeding = t1 - t0 if i == 0 else 0.0
@@ -248,13 +251,16 @@ class Sensitivity(MethodBase):
     :func:`sensitivity_rounds` for all). The budget's total is the number s of i.i.d. draws; the
     Subset holds the distinct drawn rows (≤ s) with weights ``1/(s p)`` summed over duplicates, which sum
     to n in expectation (:data:`UNBIASED_TOTAL`).
-    Complexity: see the module docstring.
+    Complexity: see the module docstring. `backend`, `device`: where the Lloyd steps and the assignment
+    passes run (:mod:`coreselect.geometry.backend`; the seeding and the sampling stay on the CPU).
     """
 
     k: int | None = None
     z: Literal[1, 2] = 2
     lam: float | None = None
     rounds: int = 1
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     needs = frozenset({"oracle"})
     weighted = True
     weight_total = UNBIASED_TOTAL
@@ -262,6 +268,7 @@ class Sensitivity(MethodBase):
 
     def __post_init__(self) -> None:
         _check_params(self.k, self.rounds, self.z, self.lam)
+        resolve(self.backend, self.device)
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)
@@ -269,6 +276,7 @@ class Sensitivity(MethodBase):
         k = default_k(s, pool.n) if self.k is None else self.k
         check_sizes(pool.n, s, k, self.rounds, self.z, self.lam)
         oracle = as_oracle(pool.oracle, pool.n)
+        be = resolve(self.backend, self.device)
         if self.rounds == 1:
-            return _one_round(x, oracle, s, k, self.z, self.lam, rng)
-        return _rounds(x, oracle, s, k, self.rounds, self.z, self.lam, rng)[-1]
+            return _one_round(x, oracle, s, k, self.z, self.lam, rng, be)
+        return _rounds(x, oracle, s, k, self.rounds, self.z, self.lam, rng, be)[-1]
