@@ -103,7 +103,8 @@ def nearest(x: np.ndarray, centers: np.ndarray, device: str, budget: int | None 
 
 def _top_k(score: torch.Tensor, k: int, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, the `k` best scores and their columns, best first; equal scores by lowest column, also
-    at the k-th place (as faiss orders its results), so the answer does not depend on the device."""
+    at the k-th place, so the answer does not depend on the device. faiss's L2 search does the same;
+    among exact inner-product ties at the k-th place its choice follows its internal blocking."""
     vals, idx = torch.topk(score, k, dim=1, largest=largest, sorted=True)
     edge = vals[:, -1:]
     inside = (score >= edge) if largest else (score <= edge)
