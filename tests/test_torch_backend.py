@@ -12,15 +12,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import coreselect  # noqa: E402
-from coreselect import registry  # noqa: E402
-from coreselect.errors import InputError  # noqa: E402
-from coreselect.geometry import backend as be  # noqa: E402
-from coreselect.geometry import torch_backend as tb  # noqa: E402
-from coreselect.geometry.kmeans import kmeans  # noqa: E402
-from coreselect.geometry.neighbors import knn, nearest  # noqa: E402
-from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities  # noqa: E402
-from coreselect.oracle import Oracle  # noqa: E402
+import coreselect
+from coreselect import registry
+from coreselect.errors import InputError
+from coreselect.geometry import backend as be
+from coreselect.geometry import torch_backend as tb
+from coreselect.geometry.kmeans import kmeans
+from coreselect.geometry.neighbors import knn, nearest
+from coreselect.methods.sensitivity import balanced_lambda, build_proxy, probabilities
+from coreselect.oracle import Oracle
 
 torch.set_num_threads(1)
 TORCH_CPU = {"backend": "torch", "device": "cpu"}
@@ -147,9 +147,10 @@ class _LargestTensor(torch.overrides.TorchFunctionMode):
         return out
 
 
-def _largest(run) -> int:
+def _largest(run, budget: int | None) -> int:
+    """The largest tensor `run(budget)` creates."""
     with _LargestTensor() as mode:
-        run()
+        run(budget)
     return mode.largest
 
 
@@ -166,8 +167,8 @@ def test_block_budget_bounds_the_largest_tensor():
         lambda b: tb.kmeans(x, 20, niter=2, init=x[:20], device="cpu", budget=b),
     ]
     for run in runs:
-        assert _largest(lambda: run(budget)) <= budget
-    assert _largest(lambda: runs[0](None)) > 100 * budget
+        assert _largest(run, budget) <= budget
+    assert _largest(runs[0], None) > 100 * budget
 
 
 def test_bad_backend_device_pairs_are_input_errors_before_any_work(monkeypatch, blobs):
