@@ -550,3 +550,27 @@ def test_signals_file_with_a_name_twice_in_two_cases(work, capsys):
     assert main(["select", "prune", "--signals-from", "b.npz", "--size", "5", "--out", "out.npz"]) == 2
     assert "['el2n'] given twice" in capsys.readouterr().err
     assert Path("out.npz").read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_memory_checks_honour_a_control_group_limit(tmp_path, version):
+    from coreselect.npyio import cgroup_headroom
+
+    root = tmp_path / "cgroup"
+    proc = tmp_path / "proc-cgroup"
+    if version == "v2":
+        (root / "box").mkdir(parents=True)
+        proc.write_text("0::/box\n")
+        limit, usage = root / "box" / "memory.max", root / "box" / "memory.current"
+        unlimited = "max"
+    else:
+        (root / "memory" / "box").mkdir(parents=True)
+        proc.write_text("9:pids:/box\n4:memory:/box\n")
+        limit, usage = root / "memory" / "box" / "memory.limit_in_bytes", root / "memory" / "box" / "memory.usage_in_bytes"
+        unlimited = "9223372036854771712"
+    limit.write_text(f"{2 * 2**30}\n")
+    usage.write_text(f"{2**29}\n")
+    assert cgroup_headroom(str(proc), str(root)) == 2 * 2**30 - 2**29
+    limit.write_text(unlimited + "\n")
+    assert cgroup_headroom(str(proc), str(root)) is None
+    assert cgroup_headroom(str(tmp_path / "absent"), str(root)) is None

@@ -48,20 +48,62 @@ READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, st
                NotImplementedError)
 
 
+def cgroup_headroom(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes left under this process's control-group memory limit (``limit − usage``; cgroup v2's
+    ``memory.max``/``memory.current`` or v1's ``memory.limit_in_bytes``/``memory.usage_in_bytes``), or None
+    when there is no finite limit or it cannot be read. A container's limit is often far below the host's
+    free memory, which is all ``/proc/meminfo`` shows."""
+    try:
+        with open(proc_cgroup) as fh:
+            lines = [line.rstrip("\n").split(":", 2) for line in fh]
+    except OSError:
+        return None
+    candidates = []
+    for fields in lines:
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
+        path = path.lstrip("/")
+        if controllers == "":  # cgroup v2
+            candidates.append((os.path.join(root, path, "memory.max"), os.path.join(root, path, "memory.current")))
+        elif "memory" in controllers.split(","):  # cgroup v1
+            base = os.path.join(root, "memory", path)
+            candidates.append((os.path.join(base, "memory.limit_in_bytes"), os.path.join(base, "memory.usage_in_bytes")))
+    for limit_file, usage_file in candidates:
+        try:
+            with open(limit_file) as fh:
+                limit_text = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**62:  # unlimited
+            continue
+        return max(0, int(limit_text) - usage)
+    return None
+
+
 def available_memory() -> int | None:
-    """Bytes a new allocation may take: ``MemAvailable`` of ``/proc/meminfo``, else the physical memory,
-    else None (unknown)."""
+    """Bytes a new allocation may take: ``MemAvailable`` of ``/proc/meminfo`` (else the physical memory),
+    capped by the headroom under a control-group memory limit (:func:`cgroup_headroom`); None when unknown."""
+    system = None
     try:
         with open("/proc/meminfo", "rb") as fh:
             for line in fh:
                 if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    system = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    if system is None:
+        try:
+            system = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            system = None
+    headroom = cgroup_headroom()
+    if headroom is None:
+        return system
+    return headroom if system is None else min(system, headroom)
 
 
 def _bytes(n: int) -> str:

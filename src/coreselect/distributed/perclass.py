@@ -47,6 +47,7 @@ from coreselect.methods.boss import BOSS, fill_saturated
 from coreselect.methods.facility_location import FacilityLocationMethod, GraphOptions
 from coreselect.methods.moderate import Moderate, median_distances
 from coreselect.methods.uniform import Uniform
+from coreselect.npyio import available_memory
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase
 from coreselect.subset import Subset
@@ -58,13 +59,15 @@ ClassPlan = list[tuple[np.ndarray, int, np.ndarray | None]]  # (rows, m_c, impor
 
 
 def class_memory_budget() -> float:
-    """Bytes one class task may use: ``coreselect.class-bytes`` from the Dask config, else half a worker."""
+    """Bytes one class task may use: ``coreselect.class-bytes`` from the Dask config, else half a worker
+    (without a cluster: half the memory available here, control-group limits included)."""
     configured = dask.config.get("coreselect.class-bytes", None)
     if configured is not None:
         return float(configured)
     import psutil
 
-    return CLASS_MEMORY_SHARE * worker_memory(default=float(psutil.virtual_memory().available))
+    here = available_memory()
+    return CLASS_MEMORY_SHARE * worker_memory(default=float(psutil.virtual_memory().available if here is None else here))
 
 
 def facility_bytes(n: int, d: int, opts: GraphOptions) -> float:
