@@ -102,3 +102,16 @@ def test_bad_input():
         S.sensitivity(np.eye(3), "nope")
     with pytest.raises(InputError, match="iters"):
         S.lewis_weights(np.eye(3), iters=0)
+
+
+def test_wide_matrices_use_the_row_gram_and_agree_with_the_svd():
+    from coreselect.geometry.sensitivities import leverage_scores
+
+    rng = np.random.default_rng(4)
+    dense = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 6000))  # rank 3, 6,000 columns
+    dense[:, ::7] = 0
+    u, s, _ = np.linalg.svd(dense, full_matrices=False)
+    expected = np.einsum("ij,ij->i", u[:, :3], u[:, :3])
+    wide = sp.csr_matrix(dense)
+    np.testing.assert_allclose(leverage_scores(wide), expected, atol=1e-9)
+    assert leverage_scores(wide).sum() == pytest.approx(3)

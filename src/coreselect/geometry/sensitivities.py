@@ -12,7 +12,8 @@ All scores take a dense array or a scipy-sparse matrix `a (n, d)` (float32 or fl
   norm), its eigen-decomposition `G = VΛVᵀ`, and `U = ADVΛ^{-1/2}` applied in row blocks. Scipy has no
   sparse QR, and the Gram costs one sparse product (O(nnz·d) time, O(d²) memory) instead of densifying a;
   equilibration makes the squared condition number of the Gram harmless for the rank tolerance below.
-  Time O(nnz·d + d³ + n d r), memory O(d² + block·r).
+  Time O(nnz·d + d³ + n d r), memory O(d² + block·r). With more (non-zero) columns than rows, the n × n
+  Gram `ADDᵀAᵀ = UΣ²Uᵀ` of the rows gives U directly instead: O(nnz·n + n³) time, O(n²) memory.
 
 Rank is revealed with a relative tolerance (singular values below `σ_max · max(n, d) · eps`, or Gram
 eigenvalues below `λ_max · max(n, d) · eps`, are dropped), so rank-deficient, duplicated and constant (or
@@ -71,8 +72,16 @@ def _leverage(a) -> np.ndarray:
         return np.zeros(n)
     from coreselect.npyio import check_memory
 
-    check_memory(8 * int(keep.sum()) ** 2, f"the Gram matrix of {int(keep.sum()):,} non-zero feature columns")
+    wide = int(keep.sum()) > n
+    side = n if wide else int(keep.sum())
+    check_memory(8 * side**2, f"the Gram matrix of {side:,} {'rows' if wide else 'non-zero feature columns'}")
     a = (a[:, np.flatnonzero(keep)] @ sp.diags(1.0 / col[keep])) if sp.issparse(a) else a[:, keep] / col[keep]
+    if wide:  # more columns than rows: A Aᵀ = U Σ² Uᵀ gives the basis U itself, in O(n²) memory
+        g = a @ a.T
+        g = g.toarray() if sp.issparse(g) else g
+        lam, v = np.linalg.eigh((g + g.T) / 2)
+        u = v[:, lam > lam[-1] * max(n, d) * eps]
+        return np.einsum("ij,ij->i", u, u)
     g = a.T @ a
     g = g.toarray() if sp.issparse(g) else g
     lam, v = np.linalg.eigh((g + g.T) / 2)
