@@ -574,3 +574,21 @@ def test_memory_checks_honour_a_control_group_limit(tmp_path, version):
     limit.write_text(unlimited + "\n")
     assert cgroup_headroom(str(proc), str(root)) is None
     assert cgroup_headroom(str(tmp_path / "absent"), str(root)) is None
+
+
+def test_atomic_write_without_posix_locks_keeps_every_temp_file_it_cannot_judge(tmp_path, monkeypatch):
+    """Where fcntl does not exist (Windows), saves still replace the file atomically, and a temp file left
+    by another writer is never removed: without a lock, a live writer cannot be told from a dead one."""
+    import hashlib
+
+    from coreselect import files
+
+    monkeypatch.setattr(files, "fcntl", None)
+    target = tmp_path / "out.bin"
+    pattern = f".coreselect-{hashlib.sha256(b'out.bin').hexdigest()[:12]}-{{}}.tmp"
+    other = tmp_path / pattern.format("deadbeef")
+    other.write_bytes(b"someone else's half-written save")
+    files.atomic_write(target, lambda fh: fh.write(b"first"))
+    files.atomic_write(target, lambda fh: fh.write(b"second"))
+    assert target.read_bytes() == b"second" and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, other.name])

@@ -5,7 +5,6 @@ the file mode a user expects."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import secrets
@@ -15,6 +14,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from coreselect.errors import InputError
+
+try:  # POSIX advisory locks; elsewhere temp files are never removed as stale (no way to tell a live writer)
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+#: Flags absent on some platforms (Windows) are simply not asked for.
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 PathLike = str | os.PathLike
 
@@ -179,9 +188,11 @@ def _create_locked(directory: Path, pattern: str) -> tuple[int, Path]:
     while True:
         tmp = directory / pattern.format(secrets.token_hex(4))
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o666)
         except FileExistsError:
             continue
+        if fcntl is None:  # no locks here: nothing removes it as stale either
+            return fd, tmp
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:  # a file system without locks: nothing removes it as stale either
@@ -192,10 +203,13 @@ def _create_locked(directory: Path, pattern: str) -> tuple[int, Path]:
 
 
 def _remove_stale(directory: Path, pattern: str) -> None:
-    """Remove the temp files of `pattern` that no live writer holds locked (left by a killed save)."""
+    """Remove the temp files of `pattern` that no live writer holds locked (left by a killed save); without
+    POSIX locks nothing is removed, since a live writer's file cannot be told from a dead one's."""
+    if fcntl is None:
+        return
     for tmp in directory.glob(pattern.format("*")):
         try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(tmp, os.O_RDONLY | _NONBLOCK | _NOFOLLOW | _CLOEXEC)
         except OSError:
             continue
         try:
