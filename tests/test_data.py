@@ -399,3 +399,8 @@ def test_csv_header_rules(tmp_path):
     assert load_array(tmp_path / "data.csv").shape == (2, 3)
     with pytest.raises(InputError, match="mixes numbers with text"):
         load_array(tmp_path / "mixed.csv")
+    (tmp_path / "underscore.csv").write_text("1,2\n3,1_000\n")  # Python's float() would read 1000
+    with pytest.raises(InputError, match=r"not a numeric CSV file .*'1_000'"):
+        load_array(tmp_path / "underscore.csv")
+    (tmp_path / "forms.csv").write_text("1e3,-.5\n+2.,-inf\n")
+    np.testing.assert_array_equal(load_array(tmp_path / "forms.csv"), [[1000, -0.5], [2, -np.inf]])

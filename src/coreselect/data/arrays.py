@@ -9,6 +9,7 @@ no Python objects, no complex numbers. Each refusal is an `InputError` naming th
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,23 @@ def _load_npz(path: Path, key: str | None) -> np.ndarray | sp.spmatrix:
         return archive.read(names[0] if key is None else key)
 
 
+#: A decimal number as CSV files write them: no "1_000" (Python), no hex or complex (numpy's parser).
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SPECIAL = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
+def _decimal(text: str) -> float:
+    """The value of a CSV field holding a decimal number (or nan/inf, which validation later names); a
+    ValueError otherwise."""
+    field = text.strip()
+    if _DECIMAL.fullmatch(field) or field.lower() in _SPECIAL:
+        return float(field)
+    raise ValueError(f"not a decimal number: {text.strip()!r}")
+
+
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        _decimal(text)
     except ValueError:
         return False
     return True
@@ -102,9 +117,10 @@ def _load_csv(path: Path, key: str | None) -> np.ndarray:
                          "a header row must name every column, and data rows hold only decimal numbers")
     header = not any(numeric)
     try:
-        # Python's float() per field: numpy's own parser also takes hex ("0x10") and complex ("1+2j") text
+        # decimal text per field: numpy's own parser also takes hex ("0x10") and complex ("1+2j") text,
+        # Python's float() "1_000"
         data = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
-                          converters=float)
+                          converters=_decimal)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a numeric CSV file ({exc})") from None
     if data.shape[0] == 0:
