@@ -592,3 +592,23 @@ def test_atomic_write_without_posix_locks_keeps_every_temp_file_it_cannot_judge(
     files.atomic_write(target, lambda fh: fh.write(b"second"))
     assert target.read_bytes() == b"second" and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, other.name])
+
+
+def test_compressed_csv_and_parquet_beyond_memory_are_refused_before_parsing(tmp_path, monkeypatch):
+    import gzip
+
+    from coreselect.data import load_array
+
+    with gzip.open(tmp_path / "bomb.csv.gz", "wt") as fh:
+        fh.write("1,2\n" * 300_000)  # 1.2 MB of text from a few KB
+    monkeypatch.setattr("coreselect.npyio.available_memory", lambda: 1_000_000)
+    with pytest.raises(InputError, match=r"bomb\.csv\.gz: decompresses to more than the 0\.0 GiB of memory"):
+        load_array(tmp_path / "bomb.csv.gz")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    pq.write_table(pa.table({"x": np.zeros(300_000)}), tmp_path / "z.parquet")  # encodes to a few bytes
+    with pytest.raises(InputError, match=r"z\.parquet: 300,000 values of columns .x. needs"):
+        load_array(tmp_path / "z.parquet")
+    monkeypatch.setattr("coreselect.npyio.available_memory", lambda: 10**10)
+    assert load_array(tmp_path / "bomb.csv.gz").shape == (300_000, 2)
+    assert load_array(tmp_path / "z.parquet").shape == (300_000,)

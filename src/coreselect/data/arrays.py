@@ -99,8 +99,34 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _check_text_size(path: Path, gzipped: bool) -> None:
+    """An InputError when the CSV text (decompressed, for .gz) exceeds the memory available: parsing
+    holds it whole. A .gz file is streamed once and stopped as soon as it passes the limit (a
+    "gzip bomb" expands a million-fold, and its header's size field only holds 32 bits)."""
+    from coreselect.npyio import available_memory
+
+    limit = available_memory()
+    if not gzipped:
+        check_memory(path.stat().st_size, f"{path}: the CSV text")
+        return
+    if limit is None:
+        return
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                total += len(chunk)
+                if total > limit:
+                    raise InputError(f"{path}: decompresses to more than the {limit / 2**30:.1f} GiB of memory "
+                                     "available")
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+
+
 def _load_csv(path: Path, key: str | None) -> np.ndarray:
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    gzipped = path.name.lower().endswith(".gz")
+    _check_text_size(path, gzipped)
+    opener: Any = gzip.open if gzipped else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
             first = next((line for line in f if line.strip()), None)
@@ -193,6 +219,15 @@ def _load_parquet(path: Path, key: str | None) -> np.ndarray:
         wanted = lists or numbers
         if not wanted:
             raise InputError(f"{path}: no numeric or list columns (columns: {', '.join(map(repr, names))})")
+    try:
+        meta = pq.ParquetFile(path).metadata
+        leaves = [meta.schema.column(j).path.split(".")[0] for j in range(meta.num_columns)]
+        values = sum(meta.row_group(g).column(j).num_values
+                     for g in range(meta.num_row_groups) for j in range(meta.num_columns) if leaves[j] in wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable parquet file ({exc})") from None
+    # the Arrow table (≤ 8 bytes a value) and its float64 copy: encoding and compression do not matter
+    check_memory(16 * values, f"{path}: {values:,} values of columns {', '.join(map(repr, wanted))}")
     try:
         table = pq.read_table(path, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
