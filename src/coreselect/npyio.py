@@ -106,7 +106,7 @@ def available_memory() -> int | None:
     return headroom if system is None else min(system, headroom)
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
     """``5.4 GiB``-style size."""
     if n < 1024:
         return f"{n} bytes"
@@ -122,7 +122,7 @@ def check_memory(nbytes: int, what: str) -> None:
     """An InputError when `what` needs more than the memory available."""
     memory = available_memory()
     if memory is not None and nbytes > memory:
-        raise InputError(f"{what} needs {_bytes(nbytes)}, more than the {_bytes(memory)} of memory available")
+        raise InputError(f"{what} needs {format_bytes(nbytes)}, more than the {format_bytes(memory)} of memory available")
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def read_npy(fh: IO[bytes], what: str, size: int) -> np.ndarray:
         raise InputError(f"{what} holds complex numbers ({header.dtype}); coreselect needs real values")
     if header.offset + header.nbytes > size:
         raise InputError(f"{what} is truncated: its header gives shape {header.shape} of {header.dtype} "
-                         f"({_bytes(header.nbytes)}), but only {_bytes(max(size - header.offset, 0))} follow")
+                         f"({format_bytes(header.nbytes)}), but only {format_bytes(max(size - header.offset, 0))} follow")
     check_memory(header.nbytes, what)
     fh.seek(0)
     return np.lib.format.read_array(fh, allow_pickle=False, max_header_size=MAX_HEADER_BYTES)
@@ -233,8 +233,8 @@ class NpzArchive:
         allowed = max(EXPANSION_FREE_BYTES, MAX_EXPANSION * size)
         if total > allowed:
             raise InputError(
-                f"{self.path}: its members would expand to {_bytes(total)}, more than {MAX_EXPANSION} times "
-                f"the archive's {_bytes(size)} (a zip bomb?); save large, very compressible arrays with "
+                f"{self.path}: its members would expand to {format_bytes(total)}, more than {MAX_EXPANSION} times "
+                f"the archive's {format_bytes(size)} (a zip bomb?); save large, very compressible arrays with "
                 f"numpy.savez, which does not compress")
         for info in infos:
             check_memory(info.file_size, f"{self.path}: array {info.filename.removesuffix('.npy')!r}")

@@ -103,7 +103,7 @@ def _check_text_size(path: Path, gzipped: bool) -> None:
     """An InputError when the CSV text (decompressed, for .gz) exceeds the memory available: parsing
     holds it whole. A .gz file is streamed once and stopped as soon as it passes the limit (a
     "gzip bomb" expands a million-fold, and its header's size field only holds 32 bits)."""
-    from coreselect.npyio import available_memory
+    from coreselect.npyio import available_memory, format_bytes
 
     limit = available_memory()
     if not gzipped:
@@ -117,7 +117,7 @@ def _check_text_size(path: Path, gzipped: bool) -> None:
             while chunk := fh.read(1 << 24):
                 total += len(chunk)
                 if total > limit:
-                    raise InputError(f"{path}: decompresses to more than the {limit / 2**30:.1f} GiB of memory "
+                    raise InputError(f"{path}: decompresses to more than the {format_bytes(limit)} of memory "
                                      "available")
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
