@@ -22,6 +22,7 @@ current state and returns the chosen candidates in selection order with their ma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -156,6 +157,28 @@ def stochastic_greedy(fn: SetFunction, m: int, rng: np.random.Generator,
         remaining[p] = remaining[left - 1]  # swap-remove: remaining[:left-1] stays the untaken set
         fn.add(j)
     return chosen, gains
+
+
+def farthest_first(n: int, m: int, rng: np.random.Generator, initial: np.ndarray | None,
+                   absorb: Callable[[int], None], farthest: Callable[[], int]) -> np.ndarray:
+    """The k-center greedy's order (Gonzalez 1985; Sener & Savarese 2018), whatever holds the running
+    minima: `absorb(j)` folds row j's distances into them (and masks j), `farthest()` returns the row
+    with the largest minimum. S starts as `initial` (not returned) or a uniformly random row (returned
+    first); `m` rows come back in the order they were chosen."""
+    chosen = np.empty(m, dtype=np.int64)
+    start = 0
+    if initial is None or len(initial) == 0:
+        chosen[0] = rng.integers(n)
+        absorb(int(chosen[0]))
+        start = 1
+    else:
+        for j in np.asarray(initial, dtype=np.int64):
+            absorb(int(j))
+    for t in progress(range(start, m), total=m - start, desc="k-center"):
+        j = farthest()
+        chosen[t] = j
+        absorb(j)
+    return chosen
 
 
 class ScaledGains:

@@ -35,8 +35,8 @@ import torch
 
 from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.distances import sq_norms
+from coreselect.geometry.greedy import farthest_first
 from coreselect.geometry.neighbors import measure, settle
-from coreselect.progress import progress
 
 F = TypeVar("F", bound=Callable)
 
@@ -236,20 +236,7 @@ def kcenter_greedy(x: np.ndarray, m: int, rng: np.random.Generator, initial: np.
         torch.minimum(mins, d.clamp_(min=0), out=mins)
         mins[j] = -1
 
-    chosen = np.empty(m, dtype=np.int64)
-    start = 0
-    if initial is None or len(initial) == 0:
-        chosen[0] = rng.integers(n)
-        absorb(int(chosen[0]))
-        start = 1
-    else:
-        for j in np.asarray(initial, dtype=np.int64):
-            absorb(int(j))
-    for t in progress(range(start, m), total=m - start, desc="k-center"):
-        j = int(torch.argmax(mins))
-        chosen[t] = j
-        absorb(j)
-    return chosen
+    return farthest_first(n, m, rng, initial, absorb, lambda: int(torch.argmax(mins)))
 
 
 @_full_float32

@@ -9,9 +9,9 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.geometry import sq_norms
 from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
+from coreselect.geometry.greedy import farthest_first
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
-from coreselect.progress import progress
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
@@ -38,20 +38,7 @@ def kcenter_greedy(x: np.ndarray, m: int, rng: np.random.Generator,
         np.minimum(mins, np.maximum(d, 0), out=mins)
         mins[j] = -1  # chosen: float32 rounding can leave its own distance above 0, so mask it
 
-    chosen = np.empty(m, dtype=np.int64)
-    start = 0
-    if initial is None or len(initial) == 0:
-        chosen[0] = rng.integers(n)
-        absorb(int(chosen[0]))
-        start = 1
-    else:
-        for j in np.asarray(initial, dtype=np.int64):
-            absorb(int(j))
-    for t in progress(range(start, m), total=m - start, desc="k-center"):
-        j = int(np.argmax(mins))
-        chosen[t] = j
-        absorb(j)
-    return chosen
+    return farthest_first(n, m, rng, initial, absorb, lambda: int(np.argmax(mins)))
 
 
 @register("kcenter")
