@@ -231,3 +231,13 @@ def test_width_option_sets_the_cnn_channels_and_is_refused_for_other_models(tmp_
     with pytest.raises(InputError, match="width=8 sets the cnn's channels; model 'mlp'"):
         run_bench(_config(tmp_path / "a", model="mlp", options={"width": "8", "train_size": "600"}))
     assert not (tmp_path / "a").exists()
+
+
+def test_a_one_class_dataset_is_refused_before_any_training(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "one.npz", x=rng.random((100, 8)).astype(np.float32), y=np.zeros(100, int))
+    assert main(["bench", "--dataset", str(tmp_path / "one.npz"), "--methods", "uniform", "--epochs", "1",
+                 "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert "has 1 class; a classification benchmark needs at least two" in captured.err
+    assert "training" not in captured.err + captured.out and not (tmp_path / "out").exists()

@@ -161,6 +161,9 @@ def prepare(dataset: Dataset, transforms: Transforms, seed: int) -> BenchData:
     """Apply `transforms` to the training set of `dataset` for run `seed` and standardise the inputs."""
     if dataset.num_classes is None:
         raise InputError(f"dataset {dataset.name!r} has no classes; this benchmark needs classification labels")
+    if dataset.num_classes < 2:
+        raise InputError(f"dataset {dataset.name!r} has {dataset.num_classes} class; a classification benchmark "
+                         "needs at least two")
     data_seed = seed if transforms.data_seed is None else transforms.data_seed
     x_all = dataset.x_train.toarray() if sp.issparse(dataset.x_train) else dataset.x_train
     x_test = dataset.x_test.toarray() if sp.issparse(dataset.x_test) else dataset.x_test
