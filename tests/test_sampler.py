@@ -378,3 +378,29 @@ def test_documented_training_loop_runs():
         assert torch.nn.functional.cross_entropy(model(X), y) < 0.7 * math.log(4)
     sampler.set_epoch(3)  # the losses it observed now prune an epoch
     assert 500 < len(sampler) < 1000
+
+
+@pytest.mark.parametrize("policy, params", [("infobatch", {}), ("random", {"fraction": 0.25})])
+def test_a_checkpointed_sampler_resumes_the_same_stream(policy, params):
+    n = 120
+    losses = [_losses(n, seed) for seed in range(4)]
+
+    def run(epochs_done, sampler):
+        shards = []
+        for e in epochs_done:
+            sampler.set_epoch(e)
+            shards.append(list(sampler))
+            sampler.observe(np.arange(n), losses[e])
+        return shards
+
+    whole = run(range(4), DynamicSampler(n, policy, epochs=8, seed=2, **params))
+    first = DynamicSampler(n, policy, epochs=8, seed=2, **params)
+    head = run(range(2), first)
+    state = first.state_dict()
+    resumed = DynamicSampler(n, policy, epochs=8, seed=2, **params)
+    resumed.load_state_dict(state)
+    assert head + run(range(2, 4), resumed) == whole
+    with pytest.raises(InputError, match="another dataset size"):
+        DynamicSampler(n + 1, policy, epochs=8, seed=2, **params).load_state_dict(state)
+    with pytest.raises(InputError, match="not a DynamicSampler state"):
+        resumed.load_state_dict({"epoch": 1})

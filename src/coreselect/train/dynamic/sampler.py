@@ -163,6 +163,27 @@ class DynamicSampler(Sampler[int]):
             raise InputError(f"indices {outside} are not in epoch {self.epoch}'s selection")
         return w.to(indices.device) if isinstance(indices, torch.Tensor) else w
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep for an exact resume: the epoch, every example's latest loss and the
+        observations not yet folded in (numpy arrays; the seed and policy come from the constructor)."""
+        return {"epoch": self.epoch, "losses": self._losses.copy(), "sums": self._sums.copy(),
+                "counts": self._counts.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a sampler built with the same `n`, policy and seed: the next
+        :meth:`set_epoch` then plans as the uninterrupted run would have (``infobatch`` and ``random``
+        exactly; ``reselect`` re-selects at the first epoch it plans, as documented)."""
+        try:
+            epoch = _integer("state epoch", state["epoch"], 0)
+            arrays = {k: np.asarray(state[k], dtype=np.float64) for k in ("losses", "sums", "counts")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a DynamicSampler state ({exc!r})") from None
+        if any(a.shape != (self.n,) for a in arrays.values()):
+            raise InputError(f"the state is for another dataset size (this sampler has n = {self.n})")
+        self.epoch = epoch
+        self._losses, self._sums, self._counts = arrays["losses"], arrays["sums"], arrays["counts"]
+        self._plan = None
+
     def __len__(self) -> int:
         self._current()
         return int(self._shard.size)
