@@ -44,6 +44,10 @@ CASES = [
     ("boss", {"exact": True}),
     ("boss", {"similarity": "global", "alpha": 2.0}),
     ("semdedup", {}),
+    ("craig", {}),
+    ("craig", {"dense_mb": 0.0, "exact": True}),
+    ("d2", {"exact": True}),
+    ("d2", {"per_class": False}),
 ]
 
 
@@ -51,7 +55,7 @@ CASES = [
 def test_deterministic_methods_give_the_numpy_subset(blobs, name, params):
     x, y = blobs
     inputs = {"features": x, "labels": y if registry.get_method(name)(**params).uses() & {"labels"} else None}
-    if name == "boss":
+    if name in ("boss", "d2"):
         inputs["signals"] = _signals(len(x))
     for fraction in (0.05, 0.3):
         ref = coreselect.select(name, fraction=fraction, seed=3, **inputs, **params, backend="numpy")
@@ -178,7 +182,8 @@ def test_bad_backend_device_pairs_are_input_errors_before_any_work(monkeypatch, 
     with pytest.raises(InputError, match="backend"):
         coreselect.select("herding", features=x, fraction=0.1, backend="jax")
     if not torch.cuda.is_available():
-        for method in ("kcenter", "herding", "moderate", "facility-location", "boss", "sensitivity", "semdedup"):
+        for method in ("kcenter", "herding", "moderate", "facility-location", "boss", "sensitivity", "semdedup",
+                       "craig", "d2"):
             with pytest.raises(InputError, match="device='cuda'.*no CUDA"):
                 registry.make(method, {"backend": "torch", "device": "cuda"})
         assert be.resolve("torch", "auto") == TORCH

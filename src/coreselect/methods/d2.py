@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from coreselect.budget import Budget
 from coreselect.errors import InputError
 from coreselect.geometry.blocks import row_blocks
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.geometry.cellknn import cell_knn
 from coreselect.geometry.facility import EXACT_KNN_ROWS
 from coreselect.geometry.neighbors import knn
@@ -42,7 +43,8 @@ def difficulty(values: np.ndarray, higher_is_harder: bool) -> np.ndarray:
     return v.copy() if higher_is_harder else v.max() - v
 
 
-def distance_graph(x: np.ndarray, k: int, exact: bool = False, probes: int = 4, seed: int = 0) -> sp.csr_matrix:
+def distance_graph(x: np.ndarray, k: int, exact: bool = False, probes: int = 4, seed: int = 0,
+                   backend: Backend = NUMPY) -> sp.csr_matrix:
     """The symmetrised kNN graph of the rows of `x` with Euclidean distances on its edges.
 
     Edge {i, j} exists when j is among the `k` nearest neighbours of i (itself excluded) or i among
@@ -58,7 +60,11 @@ def distance_graph(x: np.ndarray, k: int, exact: bool = False, probes: int = 4, 
     if k == 0:
         return sp.csr_matrix((np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(n + 1, dtype=np.int64)),
                              shape=(n, n))
-    if exact or n <= EXACT_KNN_ROWS:
+    if (exact or n <= EXACT_KNN_ROWS) and backend.is_torch:  # the same exact search on the device
+        from coreselect.geometry import torch_backend
+
+        _, idx = torch_backend.knn(x, k + 1, metric="l2", device=backend.device)
+    elif exact or n <= EXACT_KNN_ROWS:
         _, idx = knn(x, k + 1, metric="l2", exact=True)
     else:
         _, idx = cell_knn(x, k + 1, metric="l2", probes=probes, seed=seed)
@@ -132,7 +138,8 @@ class D2(MethodBase):
     distances in the features' units (rescaling the features changes the subset). Unweighted (n/m).
 
     Time O(n²·d) per class up to 2,048 rows (exact kNN), else O(n·probes·√n·d); plus O(n·k·d) and
-    O((n + m·k)·log n). Memory O(n·k).
+    O((n + m·k)·log n). Memory O(n·k). `backend`, `device`: where the exact kNN search runs
+    (:mod:`coreselect.geometry.backend`; cell probing and the message passing stay on the CPU).
     """
 
     score: str = "el2n"
@@ -142,6 +149,8 @@ class D2(MethodBase):
     per_class: bool = True
     exact: bool = False
     probes: int = 4
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     reference = "Maharana, Yadav & Bansal, ICLR 2024 (D2 Pruning)"
 
     def __post_init__(self) -> None:
@@ -155,13 +164,15 @@ class D2(MethodBase):
             raise InputError(f"gamma_reverse must be >= 0, got {self.gamma_reverse!r}")
         if self.probes < 1:
             raise InputError(f"probes must be >= 1, got {self.probes!r}")
+        resolve(self.backend, self.device)
 
     def requires(self) -> frozenset[str]:
         return frozenset({self.score, "labels"} if self.per_class else {self.score})
 
     def pick(self, x: np.ndarray, values: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
         """`m` rows of `x` (positions, in pick order) chosen by D2 with difficulty signal `values`."""
-        graph = distance_graph(x, self.neighbors, self.exact, self.probes, seed=int(rng.integers(2**31)))
+        graph = distance_graph(x, self.neighbors, self.exact, self.probes, seed=int(rng.integers(2**31)),
+                               backend=resolve(self.backend, self.device))
         s = forward_scores(graph, difficulty(values, HIGHER_IS_HARDER[self.score]), self.gamma_forward)
         return reverse_greedy(graph, s, m, self.gamma_reverse)
 
