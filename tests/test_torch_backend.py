@@ -48,6 +48,7 @@ CASES = [
     ("craig", {"dense_mb": 0.0, "exact": True}),
     ("d2", {"exact": True}),
     ("d2", {"per_class": False}),
+    ("regression-sensitivity", {}),
 ]
 
 
@@ -57,6 +58,8 @@ def test_deterministic_methods_give_the_numpy_subset(blobs, name, params):
     inputs = {"features": x, "labels": y if registry.get_method(name)(**params).uses() & {"labels"} else None}
     if name in ("boss", "d2"):
         inputs["signals"] = _signals(len(x))
+    if name == "regression-sensitivity":
+        inputs["targets"] = x @ np.linspace(-1, 1, x.shape[1], dtype=np.float32)
     for fraction in (0.05, 0.3):
         ref = coreselect.select(name, fraction=fraction, seed=3, **inputs, **params, backend="numpy")
         got = coreselect.select(name, fraction=fraction, seed=3, **inputs, **params, **TORCH_CPU)
@@ -183,7 +186,7 @@ def test_bad_backend_device_pairs_are_input_errors_before_any_work(monkeypatch, 
         coreselect.select("herding", features=x, fraction=0.1, backend="jax")
     if not torch.cuda.is_available():
         for method in ("kcenter", "herding", "moderate", "facility-location", "boss", "sensitivity", "semdedup",
-                       "craig", "d2"):
+                       "craig", "d2", "regression-sensitivity"):
             with pytest.raises(InputError, match="device='cuda'.*no CUDA"):
                 registry.make(method, {"backend": "torch", "device": "cuda"})
         assert be.resolve("torch", "auto") == TORCH

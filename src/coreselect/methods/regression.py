@@ -24,6 +24,7 @@ import numpy as np
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
+from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
 from coreselect.geometry.distances import sq_dists
 from coreselect.geometry.neighbors import nearest
 from coreselect.geometry.sensitivities import leverage_scores
@@ -65,7 +66,7 @@ def _heuristic_init(diss: np.ndarray, k: int) -> np.ndarray:
 
 
 def kmedoids_rows(a: np.ndarray, k: int, rng: np.random.Generator, clustering: str = "fasterpam",
-                  max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  max_rows: int | None = None, backend: Backend = NUMPY) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Euclidean k-medoids of the rows of `a` (an O(1)-approximate k-median, Algorithm 2 step 1).
 
     Returns `(medoids (k,) sorted row indices, assign (n,) position of each row's nearest medoid,
@@ -74,8 +75,8 @@ def kmedoids_rows(a: np.ndarray, k: int, rng: np.random.Generator, clustering: s
     ``heuristic`` init, max 300 iterations — scikit-learn-extra's ``KMedoids`` defaults. Both single
     threaded, through the ``kmedoids`` package. They run on all rows when ``n ≤ max_rows`` (default
     :data:`PAM_MAX_ROWS`), else on a uniform sample of `max_rows` rows (CLARA-style), then one exact
-    assignment pass. Time O(m² d + iters · m²) for the m clustered rows plus O(n k d); memory O(m²)
-    float32 — never an unbounded n × n matrix.
+    assignment pass (on `backend`'s device). Time O(m² d + iters · m²) for the m clustered rows plus
+    O(n k d); memory O(m²) float32 — never an unbounded n × n matrix.
     """
     import kmedoids
 
@@ -97,7 +98,7 @@ def kmedoids_rows(a: np.ndarray, k: int, rng: np.random.Generator, clustering: s
         raise InputError(f"clustering must be one of {CLUSTERINGS}, got {clustering!r}")
     del diss
     medoids = rows[np.sort(np.asarray(result.medoids, dtype=np.int64))]
-    assign, d2 = nearest(a, a[medoids])
+    assign, d2 = nearest(a, a[medoids], backend)
     assign[medoids] = np.arange(k)
     d2[medoids] = 0
     return medoids, assign, np.sqrt(d2.astype(np.float64))
@@ -198,13 +199,16 @@ class RegressionSensitivity(MethodBase):
     ζ → ∞ a medoid has p = 0, so rows that k-medoids isolates as singleton medoids (outliers of high
     leverage) would never be in the sample — keeping A keeps them, and the estimate stays unbiased.
     Complexity: :func:`kmedoids_rows` plus O(n k d) for the assignment and O(n + s log n); memory
-    O(min(n, 8192)²) float32 (256 MiB at most) plus O(n).
+    O(min(n, 8192)²) float32 (256 MiB at most) plus O(n). `backend`, `device`: where the assignment of
+    every row to its nearest medoid runs (:mod:`coreselect.geometry.backend`); k-medoids stays on the CPU.
     """
 
     k: int | None = None
     zeta: float | None = None
     medoid_share: float = MEDOID_SHARE
     clustering: Literal["fasterpam", "alternate"] = "fasterpam"
+    backend: BackendName = "auto"
+    device: DeviceName = "auto"
     needs = frozenset({"targets"})
     weighted = True
     weight_total = ("n in expectation: the k medoids weigh 1 each and the draws stand for the other n − k "
@@ -220,6 +224,7 @@ class RegressionSensitivity(MethodBase):
             raise InputError(f"medoid_share must be in (0, 1), got {self.medoid_share!r}")
         if self.clustering not in CLUSTERINGS:
             raise InputError(f"clustering must be one of {CLUSTERINGS}, got {self.clustering!r}")
+        resolve(self.backend, self.device)
 
     def medoids_and_draws(self, n: int, size: int) -> tuple[int, int]:
         """`(k, s)` for a label budget of `size` on `n` rows; InputError when they do not fit."""
@@ -239,7 +244,8 @@ class RegressionSensitivity(MethodBase):
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         k, s = self.medoids_and_draws(pool.n, budget.total)
         a = pool.dense_features(self.name)
-        medoids, assign, dist = kmedoids_rows(a, k, rng, self.clustering)
+        medoids, assign, dist = kmedoids_rows(a, k, rng, self.clustering,
+                                              backend=resolve(self.backend, self.device))
         scores = regression_scores(a, pool.targets, medoids, assign, dist, self.zeta)
         return sample_medoids_and_draws(scores, medoids, s, rng)
 
