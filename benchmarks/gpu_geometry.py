@@ -101,6 +101,9 @@ def main() -> None:
         "|---|---:|---:|---:|---|",
         *rows,
         "",
+        *(["Torch on the CPU is the comparison that can be run without a GPU: it checks that both paths give",
+           "the same subsets on the same arrays, not speed (on a CPU the torch path is not meant to be faster).",
+           "The CUDA timings need `--device cuda` on a machine with a GPU.", ""] if args.device == "cpu" else []),
     ]
     publish(f"gpu-geometry-{args.device}.md", lines)
 

@@ -174,8 +174,10 @@ def plot(board: dict, path: Path) -> None:
     from coreselect.bench.report import _style
 
     fig, axes = plt.subplots(1, len(board), figsize=(6.4 * len(board), 4.8), squeeze=False)
-    for ax, (setting, methods) in zip(axes[0], board.items()):
-        for i, name in enumerate([RANDOM, *sorted(m for m in methods if m not in (RANDOM, "full"))]):
+    every = sorted({m for methods in board.values() for m in methods if m not in (RANDOM, "full")})
+    for ax, (setting, methods) in zip(axes[0], board.items()):  # one style per method across the panels
+        for name in [RANDOM, *sorted(m for m in methods if m not in (RANDOM, "full"))]:
+            i = every.index(name) + 1 if name != RANDOM else 0
             fr = sorted(methods[name])
             mean = np.array([np.mean(list(methods[name][f].values())) for f in fr])
             std = np.array([np.std(list(methods[name][f].values())) for f in fr])
