@@ -234,6 +234,14 @@ def validate_metadata(n: int, labels: Any = None, targets: Any = None, signals: 
     return y, classes, t, sig
 
 
+def group_rows(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct values of `labels`, sorted, and for each the sorted rows that hold it: one stable
+    O(n log n) sort, no loop over n."""
+    order = np.argsort(labels, kind="stable")
+    values, starts = np.unique(labels[order], return_index=True)
+    return values, np.split(order, starts[1:])
+
+
 @dataclass(frozen=True)
 class Pool:
     """The data a method selects from.
@@ -299,10 +307,9 @@ class Pool:
         original values (``{0: all rows}`` without labels). An O(n log n) stable sort, no loop over n."""
         if self.labels is None:
             return {0: np.arange(self.n)}
-        order = np.argsort(self.labels, kind="stable")
-        values, starts = np.unique(self.labels[order], return_index=True)
+        values, rows = group_rows(self.labels)
         names = values.tolist() if self.classes is None else self.classes[values].tolist()
-        return dict(zip(names, np.split(order, starts[1:])))
+        return dict(zip(names, rows))
 
     def encode(self, name: str, labels: Any, n: int) -> np.ndarray:
         """Labels of other examples (a validation split of `n` rows) in this pool's encoding; a class

@@ -26,7 +26,7 @@ from coreselect.geometry.clustering import kmeans_pp
 from coreselect.geometry.distances import normalize_rows
 from coreselect.geometry.neighbors import nearest
 from coreselect.methods.semdedup import SAMPLE_PER_CLUSTER, SemDeDup, sample_positions
-from coreselect.pool import Pool
+from coreselect.pool import Pool, group_rows
 from coreselect.subset import Subset
 
 #: Rows gathered into one task (about 128 MB of float32 at d = 128).
@@ -44,14 +44,15 @@ def _group_scores(method: SemDeDup, u: np.ndarray, labels: np.ndarray, centers: 
 
 def groups(labels: np.ndarray, size: int) -> list[np.ndarray]:
     """The rows of consecutive clusters packed into groups of about `size` rows (sorted within a group)."""
-    order = np.argsort(labels, kind="stable")
-    _, starts = np.unique(labels[order], return_index=True)
-    bounds = np.append(starts, labels.size)
-    out, first = [], 0
-    for end in range(1, bounds.size):
-        if bounds[end] - bounds[first] >= size or end == bounds.size - 1:
-            out.append(np.sort(order[bounds[first]:bounds[end]]))
-            first = end
+    out, group, count = [], [], 0
+    for rows in group_rows(labels)[1]:
+        group.append(rows)
+        count += rows.size
+        if count >= size:
+            out.append(np.sort(np.concatenate(group)))
+            group, count = [], 0
+    if group:
+        out.append(np.sort(np.concatenate(group)))
     return out
 
 

@@ -15,7 +15,7 @@ from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName,
 from coreselect.geometry.clustering import kmeans_pp
 from coreselect.geometry.distances import normalize_rows
 from coreselect.geometry.neighbors import nearest
-from coreselect.pool import Pool
+from coreselect.pool import Pool, group_rows
 from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
@@ -122,9 +122,7 @@ class SemDeDup(MethodBase):
             similar = functools.partial(torch_backend.max_earlier_similarity, device=backend.device,
                                         block_values=BLOCK_VALUES)
         m = np.empty(u.shape[0])
-        order = np.argsort(labels, kind="stable")
-        present, starts = np.unique(labels[order], return_index=True)
-        for c, rows in zip(present, np.split(order, starts[1:])):
+        for c, rows in zip(*group_rows(labels)):
             ordered = cluster_order(u, rows, centers[c], self.keep, np.random.default_rng([seed, int(c)]))
             m[ordered] = similar(u[ordered])
         return m
