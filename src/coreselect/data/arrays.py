@@ -105,10 +105,10 @@ def _check_text_size(path: Path, gzipped: bool) -> None:
     "gzip bomb" expands a million-fold, and its header's size field only holds 32 bits)."""
     from coreselect.npyio import available_memory, format_bytes
 
-    limit = available_memory()
     if not gzipped:
         check_memory(path.stat().st_size, f"{path}: the CSV text")
         return
+    limit = available_memory()
     if limit is None:
         return
     total = 0
@@ -193,7 +193,8 @@ def _load_parquet(path: Path, key: str | None) -> np.ndarray:
     except ImportError:
         raise InputError(f"{path}: reading .parquet files needs pyarrow (pip install pyarrow)") from None
     try:
-        schema = pq.read_schema(path)
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable parquet file ({exc})") from None
     names = list(schema.names)
@@ -219,17 +220,14 @@ def _load_parquet(path: Path, key: str | None) -> np.ndarray:
         wanted = lists or numbers
         if not wanted:
             raise InputError(f"{path}: no numeric or list columns (columns: {', '.join(map(repr, names))})")
-    try:
-        meta = pq.ParquetFile(path).metadata
-        leaves = [meta.schema.column(j).path.split(".")[0] for j in range(meta.num_columns)]
-        values = sum(meta.row_group(g).column(j).num_values
-                     for g in range(meta.num_row_groups) for j in range(meta.num_columns) if leaves[j] in wanted)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: not a readable parquet file ({exc})") from None
+    meta = parquet.metadata  # read with the schema: the footer
+    leaves = [meta.schema.column(j).path.split(".")[0] for j in range(meta.num_columns)]
+    values = sum(meta.row_group(g).column(j).num_values
+                 for g in range(meta.num_row_groups) for j in range(meta.num_columns) if leaves[j] in wanted)
     # the Arrow table (≤ 8 bytes a value) and its float64 copy: encoding and compression do not matter
     check_memory(16 * values, f"{path}: {values:,} values of columns {', '.join(map(repr, wanted))}")
     try:
-        table = pq.read_table(path, columns=wanted)
+        table = parquet.read(columns=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable parquet file ({exc})") from None
     if key is not None or len(wanted) == 1:
