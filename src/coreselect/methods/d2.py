@@ -16,8 +16,8 @@ import scipy.sparse as sp
 
 from coreselect.budget import Budget
 from coreselect.errors import InputError
-from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
+from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.cellknn import cell_knn
 from coreselect.geometry.facility import EXACT_KNN_ROWS
 from coreselect.geometry.neighbors import knn
@@ -169,19 +169,21 @@ class D2(MethodBase):
     def requires(self) -> frozenset[str]:
         return frozenset({self.score, "labels"} if self.per_class else {self.score})
 
-    def pick(self, x: np.ndarray, values: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    def pick(self, x: np.ndarray, values: np.ndarray, m: int, rng: np.random.Generator,
+             backend: Backend = NUMPY) -> np.ndarray:
         """`m` rows of `x` (positions, in pick order) chosen by D2 with difficulty signal `values`."""
         graph = distance_graph(x, self.neighbors, self.exact, self.probes, seed=int(rng.integers(2**31)),
-                               backend=resolve(self.backend, self.device))
+                               backend=backend)
         s = forward_scores(graph, difficulty(values, HIGHER_IS_HARDER[self.score]), self.gamma_forward)
         return reverse_greedy(graph, s, m, self.gamma_reverse)
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         x = pool.dense_features(self.name)
         signal = pool.signals[self.score]
+        backend = resolve(self.backend, self.device)
         if self.per_class:
-            chosen = [rows[self.pick(x[rows], signal[rows], m, rng)] for rows, m in class_budgets(pool, budget)]
-            idx = np.concatenate(chosen)
+            idx = np.concatenate([rows[self.pick(x[rows], signal[rows], m, rng, backend)]
+                                  for rows, m in class_budgets(pool, budget)])
         else:
-            idx = self.pick(x, signal, budget.total, rng)
+            idx = self.pick(x, signal, budget.total, rng, backend)
         return Subset.uniform_weights(np.sort(idx), pool.n)
