@@ -181,6 +181,20 @@ def farthest_first(n: int, m: int, rng: np.random.Generator, initial: np.ndarray
     return chosen
 
 
+def herding_order(x: np.ndarray, m: int, closest_unchosen: Callable[[np.ndarray], int]) -> np.ndarray:
+    """Kernel herding's order (Welling 2009), whatever scores the rows: step k takes
+    ``closest_unchosen(k·μ − Σ_{j<k} x_j)``, the row not yet chosen nearest that float64 target (the
+    callback marks it chosen). μ and the running sum are float64; `m` rows in the order chosen."""
+    mu = x.mean(axis=0, dtype=np.float64)
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    chosen = np.empty(m, dtype=np.int64)
+    for k in range(1, m + 1):
+        j = closest_unchosen(k * mu - total)
+        chosen[k - 1] = j
+        total += x[j]
+    return chosen
+
+
 class ScaledGains:
     """A set function whose marginal gains are `fn`'s multiplied by a fixed ``priority_j ≥ 0`` per
     candidate: greedy then takes ``argmax_j priority_j · Δ_j F(S)``. The importance-weighted greedy of

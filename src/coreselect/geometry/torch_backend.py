@@ -35,7 +35,7 @@ import torch
 
 from coreselect.geometry.blocks import row_blocks
 from coreselect.geometry.distances import sq_norms
-from coreselect.geometry.greedy import farthest_first
+from coreselect.geometry.greedy import farthest_first, herding_order
 from coreselect.geometry.neighbors import measure, settle
 
 F = TypeVar("F", bound=Callable)
@@ -246,20 +246,17 @@ def herd(x: np.ndarray, m: int, device: str = "cpu") -> np.ndarray:
     running sum stay in float64 on the host. Time O(m·n·d), memory O(n + d) beyond `x` on the device."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     xd = _put(x, device)
-    mu = x.mean(axis=0, dtype=np.float64)
     norms = _put(sq_norms(x).astype(np.float64), device)
-    total = np.zeros(x.shape[1], dtype=np.float64)
     taken = torch.zeros(x.shape[0], dtype=torch.bool, device=device)
-    chosen = np.empty(m, dtype=np.int64)
-    for k in range(1, m + 1):
-        target = _put((k * mu - total).astype(np.float32), device)
-        score = norms - (2 * (xd @ target)).double()
+
+    def closest_unchosen(target: np.ndarray) -> int:
+        score = norms - (2 * (xd @ _put(target.astype(np.float32), device))).double()
         score[taken] = torch.inf
         j = int(torch.argmin(score))
-        chosen[k - 1] = j
         taken[j] = True
-        total += x[j]
-    return chosen
+        return j
+
+    return herding_order(x, m, closest_unchosen)
 
 
 def median_distances(x: np.ndarray, groups: Iterable[np.ndarray], n: int, device: str) -> np.ndarray:

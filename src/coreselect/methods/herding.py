@@ -9,6 +9,7 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.geometry import sq_norms
 from coreselect.geometry.backend import NUMPY, Backend, BackendName, DeviceName, resolve
+from coreselect.geometry.greedy import herding_order
 from coreselect.methods._perclass import select_per_class
 from coreselect.pool import Pool
 from coreselect.registry import MethodBase, register
@@ -25,20 +26,17 @@ def herd(x: np.ndarray, m: int, backend: Backend = NUMPY) -> np.ndarray:
         from coreselect.geometry import torch_backend
 
         return torch_backend.herd(x, m, backend.device)
-    mu = x.mean(axis=0, dtype=np.float64)
     norms = sq_norms(x).astype(np.float64)
-    total = np.zeros(x.shape[1], dtype=np.float64)
     taken = np.zeros(x.shape[0], dtype=bool)
-    chosen = np.empty(m, dtype=np.int64)
-    for k in range(1, m + 1):
-        target = k * mu - total
+
+    def closest_unchosen(target: np.ndarray) -> int:
         score = norms - 2 * (x @ target.astype(np.float32))  # ‖target − x‖² up to a constant
         score[taken] = np.inf
         j = int(np.argmin(score))
-        chosen[k - 1] = j
         taken[j] = True
-        total += x[j]
-    return chosen
+        return j
+
+    return herding_order(x, m, closest_unchosen)
 
 
 @register("herding")
