@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -96,9 +97,18 @@ def test_balanced_falls_back_to_capping_and_bad_mapping_is_a_nan_row():
 @given(sizes=st.lists(st.integers(1, 200), min_size=2, max_size=4), q=st.floats(0, 1), data=st.data())
 def test_class_shares_sum_and_caps(sizes, q, data):
     total = data.draw(st.integers(1, sum(sizes)))
-    shares, _ = class_shares(dict(enumerate(sizes)), total, q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numeric warning, even when every class is full (total = n)
+        shares, _ = class_shares(dict(enumerate(sizes)), total, q)
     assert sum(shares.values()) == total
     assert all(0 <= shares[c] <= sizes[c] for c in shares)
+
+
+def test_class_shares_at_all_of_n_leaves_no_room_and_warns_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shares, capped = class_shares({0: 67, 1: 67, 2: 66}, 200, 0.5)  # rounding fills all three
+    assert shares == {0: 67, 1: 67, 2: 66} and capped
 
 
 def test_bad_input():

@@ -101,6 +101,8 @@ def _capped(quotas: np.ndarray, sizes: np.ndarray, total: int) -> tuple[np.ndarr
         surplus = float((quotas[over] - sizes[over]).sum())
         quotas[over] = sizes[over]
         room = quotas < sizes
+        if not room.any():  # every class is full: total ≥ n
+            break
         quotas[room] += surplus * quotas[room] / quotas[room].sum() if quotas[room].sum() > 0 else surplus / room.sum()
     base = np.minimum(np.floor(quotas + 1e-9), sizes).astype(np.int64)
     short = total - int(base.sum())
