@@ -33,10 +33,10 @@ def _multiplicity(s, x, y, shares, kind="unified"):
     return counts
 
 
-def _class_totals(x, y, c, m, d, weighting, kind="unified", seeds=300):
+def _class_totals(x, y, c, m, d, weighting, kind="unified", seeds=300, uniform_share=0.0):
     """Per-draw class totals of the strategy's own weights (:func:`sample_class`, before the common factor)."""
     scores = sensitivity(x[y == c], kind)
-    return np.array([sample_class(scores, m, d, weighting, np.random.default_rng(seed))[1].sum()
+    return np.array([sample_class(scores, m, d, weighting, np.random.default_rng(seed), uniform_share)[1].sum()
                      for seed in range(seeds)])
 
 
@@ -52,6 +52,25 @@ def test_keep_is_unbiased_with_a_deterministic_part():
     x, y = _data(n=300, seed=1)
     totals = _class_totals(x, y, 0, 34, 0.5, "keep")
     assert abs(totals.mean() - (y == 0).sum()) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+
+
+@pytest.mark.parametrize("weighting, d", [("inv", 0.0), ("keep", 0.5)])
+def test_a_uniform_share_keeps_the_estimate_unbiased(weighting, d):
+    x, y = _data(n=300, seed=2)
+    totals = _class_totals(x, y, 0, 30, d, weighting, uniform_share=0.5)
+    assert abs(totals.mean() - (y == 0).sum()) < 4 * totals.std(ddof=1) / np.sqrt(totals.size)
+
+
+def test_a_uniform_share_bounds_the_weights_and_all_uniform_is_uniform():
+    """Draw weights are 1/(m p) with p ≥ α/n_c, so at most n_c/(α m); at α = 1 every draw weighs n_c/m."""
+    scores = np.random.default_rng(0).pareto(1.0, size=400) + 1e-6  # heavy-tailed sensitivities
+    for alpha in (0.25, 0.5):
+        _, w = sample_class(scores, 20, 0.0, "inv", np.random.default_rng(1), alpha)
+        assert w.max() <= 400 / (alpha * 20) * (1 + 1e-12)
+    _, w = sample_class(scores, 20, 0.0, "inv", np.random.default_rng(1), 1.0)
+    np.testing.assert_allclose(w, 400 / 20)
+    _, w0 = sample_class(scores, 20, 0.0, "inv", np.random.default_rng(1), 0.0)
+    assert w0.max() > 400 / (0.25 * 20)  # without the uniform share the bound does not hold here
 
 
 def test_inv_is_biased_with_a_deterministic_part():
@@ -161,6 +180,8 @@ def test_bad_input():
         coreselect.select("coreset", features=x, labels=y, size=10, weighting="sqrt")
     with pytest.raises(InputError, match="sensitivity"):
         coreselect.select("coreset", features=x, labels=y, size=10, sensitivity="gradnorm")
+    with pytest.raises(InputError, match="uniform_share"):
+        coreselect.select("coreset", features=x, labels=y, size=10, uniform_share=1.5)
 
 
 @settings(max_examples=40, deadline=None)

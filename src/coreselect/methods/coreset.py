@@ -45,25 +45,36 @@ from coreselect.subset import Subset
 WEIGHTINGS = ("keep", "inv", "prop")
 
 
+def mixed(scores: np.ndarray, uniform_share: float) -> np.ndarray:
+    """Sampling probabilities ``(1 − α)·s/Σs + α/n`` over `scores` (α = `uniform_share`).
+
+    The uniform part bounds every weight ``1/(m p)`` by ``n/(α m)`` (defensive importance sampling,
+    Hesterberg 1995); the estimate stays unbiased for any α, and α = 1 is uniform sampling.
+    """
+    return (1.0 - uniform_share) * scores / scores.sum() + uniform_share / scores.size
+
+
 def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, uniform_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One class: `(positions, weights)` of `m` picks (deterministic top-k + i.i.d. draws) with prior w = 1.
 
-    `positions` index into `scores` and may repeat (draws); merge with :meth:`Subset.from_draws`.
-    Time O(n_c log n_c) (the top-k sort), memory O(n_c).
+    Draws follow :func:`mixed` (sensitivities mixed with a `uniform_share` of uniform mass); the
+    deterministic top-k follows the sensitivities alone. `positions` index into `scores` and may
+    repeat (draws); merge with :meth:`Subset.from_draws`. Time O(n_c log n_c) (the top-k sort),
+    memory O(n_c).
     """
     n_c = scores.size
     k = min(int(np.floor(deterministic * m + 1e-9)), m)
     order = np.argsort(-scores, kind="stable")
     top, rest = order[:k], np.sort(order[k:])
     draws_n = m - k
-    p = scores / scores.sum()
+    p = mixed(scores, uniform_share)
     if draws_n and rest.size == 0:
         raise InputError(f"a class of {n_c} examples cannot take {m} picks")
     draws = np.empty(0, dtype=np.int64)
     p_rest = np.empty(0)
     if draws_n:
-        p_rest = scores[rest] / scores[rest].sum()
+        p_rest = mixed(scores[rest], uniform_share)
         pick = rng.choice(rest.size, size=draws_n, replace=True, p=p_rest)
         draws, p_rest = rest[pick], p_rest[pick]
     if weighting == "inv":
@@ -79,7 +90,7 @@ def sample_class(scores: np.ndarray, m: int, deterministic: float, weighting: st
 
 
 def sample_coreset(plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, deterministic: float,
-                   weighting: str, rng: np.random.Generator) -> Subset:
+                   weighting: str, rng: np.random.Generator, uniform_share: float = 0.0) -> Subset:
     """Merge :func:`sample_class` over `plan = [(class rows, m_c, class scores)]` into one Subset whose
     weights sum to n: the strategy's weights times ``unit_weight = n / Σ w`` (module docstring).
 
@@ -87,7 +98,7 @@ def sample_coreset(plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, d
     """
     idx, w = [], []
     for rows, m, scores in plan:
-        pos, weights = sample_class(scores, m, deterministic, weighting, rng)
+        pos, weights = sample_class(scores, m, deterministic, weighting, rng, uniform_share)
         idx.append(rows[pos])
         w.append(weights)
     weights = np.concatenate(w)
@@ -127,6 +138,7 @@ class Coreset(MethodBase):
     deterministic: float = 0.0
     weighting: Literal["keep", "inv", "prop"] = "keep"
     lewis_iters: int = 20
+    uniform_share: float = 0.0
 
     needs = frozenset({"labels"})
     weighted = True
@@ -140,6 +152,8 @@ class Coreset(MethodBase):
             raise InputError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if not 0.0 <= self.deterministic <= 1.0:
             raise InputError(f"deterministic must be a fraction in [0, 1], got {self.deterministic!r}")
+        if not 0.0 <= self.uniform_share <= 1.0:
+            raise InputError(f"uniform_share must be a fraction in [0, 1], got {self.uniform_share!r}")
         if self.lewis_iters < 1:
             raise InputError(f"lewis_iters must be ≥ 1, got {self.lewis_iters!r}")
 
@@ -148,4 +162,4 @@ class Coreset(MethodBase):
         plan = class_budgets(pool, budget)  # checks every class share before any heavy work
         plan = [(rows, m, sensitivity(pool.features[rows], self.sensitivity, lewis_iters=self.lewis_iters))
                 for rows, m in plan]
-        return sample_coreset(plan, pool.n, float(self.deterministic), self.weighting, rng)
+        return sample_coreset(plan, pool.n, float(self.deterministic), self.weighting, rng, float(self.uniform_share))
