@@ -257,6 +257,35 @@ def test_reselect_craig_on_the_current_models_gradients():
     assert np.unique(y[sampler.plan.indices]).size == 3  # CRAIG selects class by class
 
 
+def test_reselect_sensitivity_rounds_query_the_current_losses():
+    """Algorithm 3 as a policy: each re-selection queries the loop's latest losses of k rows per round
+    through the pool's oracle, and trains on the last round's weighted sample until the next one."""
+    x, y = _blobs(120)
+    queried: list[np.ndarray] = []
+
+    def loss_pool(epoch: int) -> Pool:
+        losses = _losses(len(x), seed=epoch)  # stands for the current model's per-example losses
+
+        def oracle(rows: np.ndarray) -> np.ndarray:
+            queried.append(np.asarray(rows))
+            return losses[rows]
+
+        return Pool.build(x, labels=y, oracle=oracle)
+
+    sampler = DynamicSampler(len(x), "reselect", epochs=4, seed=0, method="sensitivity", pool=loss_pool,
+                             every=2, size=24, method_params={"k": 6, "rounds": 2})
+    plans = []
+    for e in range(4):
+        sampler.set_epoch(e)
+        plans.append(sampler.plan)
+    distinct_queries = [np.unique(np.concatenate(queried[:i])).size for i in range(1, len(queried) + 1)]
+    assert 0 < distinct_queries[-1] <= 2 * 2 * 6  # two selections of two rounds of k = 6 queries each
+    for a, b in ((0, 1), (2, 3)):
+        np.testing.assert_array_equal(plans[a].indices, plans[b].indices)
+    assert len(plans[0].indices) <= 24 and plans[0].weights.mean() == pytest.approx(1.0)
+    assert not np.array_equal(plans[0].indices, plans[2].indices)
+
+
 # --- bad parameters ------------------------------------------------------------------------------------
 
 
