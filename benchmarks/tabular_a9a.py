@@ -30,9 +30,9 @@ from coreselect.bench.store import ResultStore
 
 VARIANTS = {"original": None, "pos0.02": "0.02", "pos0.005": "0.005"}
 ESTIMATORS = ("logreg", "linsvm", "xgboost")
-METHODS = ("uniform", "coreset")  # the random baseline and the vanilla coreset
-ROWS = ("full", "uniform", "coreset", "tuned", "tuned+active")
-SHOWN = {"coreset": "vanilla"}
+METHODS = ("uniform", "coreset-vanilla")  # the random baseline and the vanilla coreset
+ROWS = ("full", "uniform", "coreset-vanilla", "tuned", "tuned+active")
+SHOWN = {"coreset-vanilla": "vanilla"}
 FRACTIONS = (0.005, 0.01, 0.02, 0.05)
 
 

@@ -71,7 +71,7 @@ def _bad_inputs(files):
         "fraction above one": (["select", "uniform", "--features", f, "--fraction", "1.5"], "fraction must be in (0, 1]"),
         "size above n": (["select", "uniform", "--features", f, "--size", "601"], "size must be in [1, n]"),
         "class smaller than share": (["select", "uniform", "--features", f, "--labels", str(files / "small.npy"),
-                                      "--size", "40", "--allocation", "balanced", "--param", "stratified=true"],
+                                      "--size", "40", "--allocation", "7=5", "--param", "stratified=true"],
                                      "class 7 has 2 members"),
         "unknown method": (["select", "nope", "--features", f, "--fraction", "0.1"], "unknown method 'nope'"),
         "unknown param": (["select", "uniform", "--features", f, "--fraction", "0.1", "--param", "foo=1"],

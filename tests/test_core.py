@@ -7,9 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import coreselect
 from coreselect import Budget, InputError, Pool, Subset, registry
+from coreselect.budget import balanced_split
 
 
 def test_import_does_not_pull_torch_or_dask():
@@ -66,9 +69,23 @@ class TestBudget:
 
     def test_balanced_and_too_small_class(self):
         assert Budget(30, 600, "balanced").split({0: 300, 1: 200, 2: 100}) == {0: 10, 1: 10, 2: 10}
-        assert sum(Budget(31, 600, "balanced").split({0: 300, 1: 200, 2: 100}).values()) == 31
+        assert Budget(31, 600, "balanced").split({0: 300, 1: 200, 2: 100}) == {0: 11, 1: 10, 2: 10}
+        # a class smaller than its share gives all its members; the others share the rest equally
+        assert Budget(30, 305, "balanced").split({0: 200, 1: 100, 2: 5}) == {0: 13, 1: 12, 2: 5}
+        assert Budget(305, 305, "balanced").split({0: 200, 1: 100, 2: 5}) == {0: 200, 1: 100, 2: 5}
         with pytest.raises(InputError, match="class 2 has 5 members but its share of the budget is 10"):
-            Budget(30, 305, "balanced").split({0: 200, 1: 100, 2: 5})
+            Budget(0, 305, {0: 10, 1: 10, 2: 10}).split({0: 200, 1: 100, 2: 5})
+
+    @settings(max_examples=80, deadline=None)
+    @given(sizes=st.lists(st.integers(0, 60), min_size=1, max_size=6), data=st.data())
+    def test_balanced_is_as_equal_as_the_classes_allow(self, sizes, data):
+        total = data.draw(st.integers(0, sum(sizes)))
+        shares = balanced_split(np.array(sizes), total)
+        assert shares.sum() == total and (0 <= shares).all() and (shares <= np.array(sizes)).all()
+        open_ = shares < np.array(sizes)  # classes with room differ by at most one, and are never below a full one
+        if open_.any():
+            assert shares[open_].max() - shares[open_].min() <= 1
+            assert (shares[~open_] <= shares[open_].min()).all()
 
     def test_mapping(self):
         assert Budget(0, 600, {0: 5, 2: 7}).split({0: 300, 1: 200, 2: 100}) == {0: 5, 1: 0, 2: 7}

@@ -97,7 +97,8 @@ def test_weights_sum_to_n_by_one_common_factor(weighting, d):
 
 def test_draws_sum_exactly_to_the_budget():
     x, y = _data()
-    s = coreselect.select("coreset", features=x, labels=y, size=60, weighting="inv", seed=3)
+    s = coreselect.select("coreset", features=x, labels=y, size=60, weighting="inv", seed=3,
+                          allocation="proportional")
     shares = coreselect.Budget(60, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())})
     counts = _multiplicity(s, x, y, shares)
     np.testing.assert_allclose(counts, np.round(counts), atol=1e-6)
@@ -108,8 +109,10 @@ def test_draws_sum_exactly_to_the_budget():
 
 def test_d1_is_deterministic_top_m_per_class():
     x, y = _data(seed=2)
-    a = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=0)
-    b = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=99)
+    a = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=0,
+                          allocation="proportional")
+    b = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=99,
+                          allocation="proportional")
     np.testing.assert_array_equal(a.indices, b.indices)
     expected = []
     for c, m_c in coreselect.Budget(50, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())}).items():
@@ -127,13 +130,14 @@ def test_prop_splits_class_mass_by_d():
         assert s.weights[y[s.indices] == c].sum() == pytest.approx((y == c).sum())
 
 
-def test_balanced_gives_equal_counts_and_errors_when_a_class_is_too_small():
+def test_balanced_gives_equal_counts_and_a_small_class_all_its_members():
     x, y = _data(seed=4)
     s = coreselect.select("coreset", features=x, labels=y, size=60, allocation="balanced", deterministic=1.0)
     assert np.bincount(y[s.indices]).tolist() == [30, 30]
     small = int((y == 1).sum())
-    with pytest.raises(InputError, match="class 1 has .* members"):
-        coreselect.select("coreset", features=x, labels=y, size=2 * small + 10, allocation="balanced")
+    s = coreselect.select("coreset", features=x, labels=y, size=2 * small + 10, allocation="balanced",
+                          deterministic=1.0)
+    assert np.bincount(y[s.indices]).tolist() == [small + 10, small]  # the rest goes to the larger class
 
 
 def test_mapping_of_sizes_and_fractions():

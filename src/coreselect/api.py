@@ -31,6 +31,14 @@ def check_inputs(method: Any, pool: Pool) -> None:
         raise InputError(f"method {method.name!r} is missing {', '.join(missing)} (it needs: {listing}){given}")
 
 
+def budget_for(method: Any, n: int, fraction: float | None, size: int | None,
+               allocation: Allocation | None) -> Budget:
+    """The checked budget of a request; ``allocation=None`` is the method's own default
+    (:attr:`~coreselect.registry.MethodBase.default_allocation`: proportional, balanced for ``coreset``)."""
+    return Budget.from_request(n, fraction=fraction, size=size,
+                               allocation=method.default_allocation if allocation is None else allocation)
+
+
 def unused_inputs(method: Any, pool: Pool, budget: Budget) -> list[str]:
     """The inputs in `pool` that `method`, with its parameters, never reads (e.g. labels for a global
     k-center), and the budget's class allocation when nothing is selected class by class."""
@@ -95,14 +103,15 @@ def select(
     oracle: Callable[[np.ndarray], Any] | Any = None,
     fraction: float | None = None,
     size: int | None = None,
-    allocation: Allocation = "proportional",
+    allocation: Allocation | None = None,
     seed: int | None = 0,
     **params: Any,
 ) -> Subset:
     """Select a weighted subset with method `method` (see ``coreselect.available_methods()``).
 
     Give exactly one of `fraction` (of n) or `size`. `allocation` splits the budget over classes for
-    per-class methods (``"proportional"``, ``"balanced"`` or ``{class: size}``). `params` are the
+    per-class methods (``"proportional"``, ``"balanced"`` or ``{class: size}``; None, the default, is the
+    method's own: proportional, balanced for ``coreset``). `params` are the
     method's own hyper-parameters. The same inputs and `seed` give the same subset. Features given as a
     Dask array run on the current Dask scheduler (see :mod:`coreselect.distributed`).
 
@@ -137,7 +146,7 @@ def select(
                                   seed=seed, **params)
     impl = registry.make(method, params)
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
-    budget = Budget.from_request(pool.n, fraction=fraction, size=size, allocation=allocation)
+    budget = budget_for(impl, pool.n, fraction, size, allocation)
     check_inputs(impl, pool)
     warn_unused(impl, pool, budget)
     return run(impl, pool, budget, seed)

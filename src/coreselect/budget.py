@@ -27,6 +27,28 @@ def _largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
     return base
 
 
+def balanced_split(sizes: np.ndarray, total: int) -> np.ndarray:
+    """Equal integer shares of `total` over classes of `sizes`, as far as the classes allow.
+
+    Every class gets ``min(size, L)`` for the highest level L that fits, and the remainder goes one each
+    to the largest classes with room (ties to the lower index): with no class smaller than its share this
+    is an equal split with the remainder on the largest classes; a smaller class gives all its members and
+    the others share the rest equally (water-filling). Needs ``total ≤ Σ sizes``.
+    """
+    low, high = 0, int(sizes.max(initial=0))
+    while low < high:  # the highest level L with Σ min(sizes, L) ≤ total
+        mid = (low + high + 1) // 2
+        if int(np.minimum(sizes, mid).sum()) <= total:
+            low = mid
+        else:
+            high = mid - 1
+    shares = np.minimum(sizes, low).astype(np.int64)
+    room = np.argsort(-sizes, kind="stable")
+    room = room[shares[room] < sizes[room]]
+    shares[room[: total - int(shares.sum())]] += 1
+    return shares
+
+
 def check_allocation(allocation: Any) -> Allocation:
     """`allocation` checked: one of :data:`ALLOCATIONS`, or a mapping of classes to sizes (integers ≥ 0)
     or fractions (finite numbers ≥ 0; the fractions' upper bound is checked when the budget is split)."""
@@ -48,12 +70,14 @@ class Budget:
     """Select `total` of `n` examples; `allocation` splits it over classes.
 
     * ``"proportional"`` (default): class c gets ``total · n_c / n``, rounded by largest remainder.
-    * ``"balanced"``: an equal share per class (remainder to the largest classes).
+    * ``"balanced"``: an equal share per class (remainder to the largest classes); a class with fewer
+      members than its share gives them all and the other classes share the rest (:func:`balanced_split`).
     * a mapping ``{class: size}`` (ints) or ``{class: fraction of that class}`` (floats in [0, 1]);
       the mapped sizes then replace `total` (classes left out get nothing). Classes are named by their
       values: ``{"cat": 10, "dog": 5}`` for string labels.
 
-    Rounding always sums to exactly `total`; a class with fewer members than its share is an error.
+    Rounding always sums to exactly `total`; a class with fewer members than its proportional or mapped
+    share is an error.
     """
 
     total: int
@@ -92,9 +116,7 @@ class Budget:
         if isinstance(self.allocation, Mapping):
             shares = self._mapped(labels, sizes)
         elif self.allocation == "balanced":
-            base = np.full(len(labels), self.total // len(labels), dtype=np.int64)
-            base[np.argsort(-sizes, kind="stable")[: self.total - int(base.sum())]] += 1
-            shares = base
+            shares = balanced_split(sizes, self.total)
         else:
             shares = _largest_remainder(sizes * (self.total / sizes.sum()), self.total)
         over = shares > sizes

@@ -70,6 +70,8 @@ class MethodBase:
     scale: typing.ClassVar[typing.Literal["any", "invariant", "bounded"]] = "bounded"
     #: What the weights add up to, when it is not exactly n (shown by ``coreselect inspect``).
     weight_total: typing.ClassVar[str] = "n"
+    #: The class split when the caller names none (``allocation=None``, the front door's default).
+    default_allocation: typing.ClassVar[str] = "proportional"
 
     def requires(self) -> frozenset[str]:
         return self.needs

@@ -49,7 +49,7 @@ class CoresetSampler(BaseEstimator):
     """
 
     def __init__(self, method: str = "uniform", *, fraction: float | None = 0.1, size: int | None = None,
-                 allocation: Allocation = "proportional", params: Mapping[str, Any] | None = None,
+                 allocation: Allocation | None = None, params: Mapping[str, Any] | None = None,
                  signals: Mapping[str, Any] | None = None, seed: int | None = 0):
         self.method = method
         self.fraction = fraction

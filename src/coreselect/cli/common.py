@@ -28,13 +28,14 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
     return out
 
 
-def parse_allocation(text: str, classes: np.ndarray | None = None) -> Allocation:
-    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class).
+def parse_allocation(text: str | None, classes: np.ndarray | None = None) -> Allocation | None:
+    """``proportional`` | ``balanced`` | ``0=50,1=20`` (sizes) | ``0=0.1,1=0.5`` (fractions of each class);
+    None (not given) stays None: the method's default.
 
     With integer labels a key is the class number. With text or boolean labels, `classes` holds their
     sorted values and a key names the class whose value reads as it: ``cat=10,dog=5``, ``0=5`` for the
     text class "0", ``True=5`` for the boolean class True."""
-    if text in ("proportional", "balanced"):
+    if text is None or text in ("proportional", "balanced"):
         return text
     by_name = None if classes is None else {str(c): c for c in classes.tolist()}
     mapping: dict[Any, float] = {}

@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--fraction", type=float, help="fraction of n to select, in (0, 1]")
     size.add_argument("--size", type=int, help="number of examples to select")
-    p.add_argument("--allocation", default="proportional",
-                   help="class split: proportional, balanced, or CLASS=SIZE,CLASS=SIZE")
+    p.add_argument("--allocation",
+                   help="class split: proportional, balanced, or CLASS=SIZE,CLASS=SIZE (default: the method's; "
+                        "proportional, balanced for coreset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter")
     p.add_argument("--out", required=True, help="output subset file (.npz)")
@@ -119,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_sharded(args, out, method, params)
     inputs = _load_inputs(args, method)
     pool = Pool.build(**inputs)
-    budget = Budget.from_request(pool.n, fraction=args.fraction, size=args.size,
-                                 allocation=parse_allocation(args.allocation, pool.classes))
+    budget = api.budget_for(method, pool.n, args.fraction, args.size, parse_allocation(args.allocation, pool.classes))
     api.check_inputs(method, pool)
     api.warn_unused(method, pool, budget)
     subset = api.run(method, pool, budget, args.seed)

@@ -10,7 +10,7 @@ Time O(n d²) in parallel over the chunks plus O(d³); memory O(chunk · d) per 
 The ``coreset`` sensitivities (arXiv 2507.16729 §4.1, as :func:`coreselect.geometry.sensitivities.sensitivity`
 composes them) are, per class c on ``[X_c | 1]``: ``leverage`` τ; ``unified`` ``2/n_c + τ``; ``lewis`` the
 fixed point ``w ← sqrt(w · τ(W^{-1/2}[X_c | 1]))`` (Cohen & Peng 2015), one tsqr per iteration. The
-sampling then is :func:`coreselect.methods.coreset.sample_coreset` on the client, from the O(n) scores.
+sampling then is :meth:`coreselect.methods.coreset.Coreset.sample` on the client, from the O(n) scores.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from coreselect.budget import Budget
 from coreselect.distributed import backend
 from coreselect.methods._perclass import class_budgets
-from coreselect.methods.coreset import Coreset, check_classes, sample_coreset
+from coreselect.methods.coreset import Coreset, check_classes
 from coreselect.methods.regression import Leverage
 from coreselect.pool import Pool
 from coreselect.subset import Subset
@@ -98,8 +98,7 @@ def select_coreset(method: Coreset, x: da.Array, pool: Pool, budget: Budget, rng
     check_classes(pool)
     plan = class_budgets(pool, budget)
     scores = class_sensitivities([x[rows] for rows, _ in plan], method.sensitivity, method.lewis_iters)
-    plan = [(rows, m, sc) for (rows, m), sc in zip(plan, scores)]
-    return sample_coreset(plan, pool.n, float(method.deterministic), method.weighting, rng)
+    return method.sample([(rows, m, sc) for (rows, m), sc in zip(plan, scores)], pool.n, rng)
 
 
 def select_leverage(method: Leverage, x: da.Array, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:

@@ -29,6 +29,7 @@ RUNNERS: dict[str, Runner] = {
     "facility-location": perclass.select_facility,
     "boss": perclass.select_boss,
     "coreset": leverage.select_coreset,
+    "coreset-vanilla": leverage.select_coreset,
     "leverage": leverage.select_leverage,
     "kcenter": kcenter.select_kcenter,
     "semdedup": semdedup.select,
@@ -60,7 +61,7 @@ def select(
     oracle: Any = None,
     fraction: float | None = None,
     size: int | None = None,
-    allocation: Allocation = "proportional",
+    allocation: Allocation | None = None,
     seed: int | None = 0,
     **params: Any,
 ) -> Subset:
@@ -77,7 +78,7 @@ def select(
     feats = features if isinstance(features, Sharded) else inputs.from_array(features)
     n = int(feats.array.shape[0])
     pool = metadata_pool(n, labels, targets, signals, oracle)
-    budget = Budget.from_request(n, fraction=fraction, size=size, allocation=allocation)
+    budget = api.budget_for(impl, n, fraction, size, allocation)
     runner = RUNNERS[impl.name]
     api.check_inputs(impl, pool)
     api.warn_unused(impl, pool, budget)

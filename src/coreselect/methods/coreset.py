@@ -43,6 +43,8 @@ from coreselect.registry import MethodBase, register
 from coreselect.subset import Subset
 
 WEIGHTINGS = ("keep", "inv", "prop")
+#: Most ℓ1 Lewis iterations: each halves the log-error (:func:`lewis_weights`), so ~60 exhaust float64.
+MAX_LEWIS_ITERS = 100
 
 
 def mixed(scores: np.ndarray, uniform_share: float) -> np.ndarray:
@@ -144,6 +146,7 @@ class Coreset(MethodBase):
     weighted = True
     reference = "Improving Model Classification by Optimizing the Training Dataset (arXiv 2507.16729)"
     scale = "any"
+    default_allocation = "balanced"
 
     def __post_init__(self) -> None:
         if self.sensitivity not in SENSITIVITIES:
@@ -154,12 +157,31 @@ class Coreset(MethodBase):
             raise InputError(f"deterministic must be a fraction in [0, 1], got {self.deterministic!r}")
         if not 0.0 <= self.uniform_share <= 1.0:
             raise InputError(f"uniform_share must be a fraction in [0, 1], got {self.uniform_share!r}")
-        if self.lewis_iters < 1:
-            raise InputError(f"lewis_iters must be ≥ 1, got {self.lewis_iters!r}")
+        if not 1 <= self.lewis_iters <= MAX_LEWIS_ITERS:
+            raise InputError(f"lewis_iters must be in [1, {MAX_LEWIS_ITERS}] (each iteration halves the "
+                             f"log-error: beyond ~60 float64 cannot change), got {self.lewis_iters!r}")
 
     def select(self, pool: Pool, budget: Budget, rng: np.random.Generator) -> Subset:
         check_classes(pool)
         plan = class_budgets(pool, budget)  # checks every class share before any heavy work
         plan = [(rows, m, sensitivity(pool.features[rows], self.sensitivity, lewis_iters=self.lewis_iters))
                 for rows, m in plan]
-        return sample_coreset(plan, pool.n, float(self.deterministic), self.weighting, rng, float(self.uniform_share))
+        return self.sample(plan, pool.n, rng)
+
+    def sample(self, plan: Sequence[tuple[np.ndarray, int, np.ndarray]], n: int, rng: np.random.Generator) -> Subset:
+        """:func:`sample_coreset` with this method's parameters, over `plan = [(class rows, m_c, scores)]`."""
+        return sample_coreset(plan, n, float(self.deterministic), self.weighting, rng, float(self.uniform_share))
+
+
+@register("coreset-vanilla")
+@dataclass(frozen=True)
+class VanillaCoreset(Coreset):
+    """The paper's baseline, by name: plain sensitivity sampling — no deterministic part (d = 0), no
+    uniform share, ``inv`` weights and, without an ``allocation``, proportional class budgets. Its
+    parameters are :class:`Coreset`'s; only the defaults differ."""
+
+    deterministic: float = 0.0
+    weighting: Literal["keep", "inv", "prop"] = "inv"
+    uniform_share: float = 0.0
+
+    default_allocation = "proportional"

@@ -119,11 +119,9 @@ def class_shares(class_sizes: Mapping[Any, int], total: int, allocation: Any) ->
     if isinstance(allocation, Mapping) or allocation == "proportional":
         return Budget(total, int(sizes.sum()), allocation).split(class_sizes), False
     if allocation == "balanced":
-        try:
-            return Budget(total, int(sizes.sum()), "balanced").split(class_sizes), False
-        except InputError:
-            q = 1.0
-    elif is_real(allocation) and 0 <= allocation <= 1:
+        shares = Budget(total, int(sizes.sum()), "balanced").split(class_sizes)
+        return shares, any(shares[c] < total // sizes.size for c in labels)
+    if is_real(allocation) and 0 <= allocation <= 1:
         q = float(allocation)
     else:
         raise InputError(f"grid allocation must be 'proportional', 'balanced', a float in [0, 1] or a mapping; "

@@ -6,13 +6,13 @@ stratified validation split from the training set (the test set is never used fo
 each fraction of the remaining training set train and test-score
 
 * every ``--methods`` spec (registered methods that need at most labels): ``uniform`` is the random
-  baseline, ``coreset`` with its defaults (d = 0, proportional, ``keep`` = ``inv`` at d = 0) the vanilla
-  coreset, ``coreset:deterministic=1:weighting=keep`` any fixed variant;
+  baseline, ``coreset-vanilla`` the paper's vanilla coreset (d = 0, proportional, ``inv``), ``coreset``
+  the library's defaults, ``coreset:deterministic=1:weighting=keep`` any fixed variant;
 * the arms of option ``arms`` (default all three): ``full`` (every training example; budget recorded
   as 1.0), ``tuned`` (:func:`coreselect.tuning.tune` on the validation split at that size) and
   ``tuned+active`` (:func:`coreselect.tuning.refine` started from the tuned coreset).
 
-Example: ``coreselect bench --protocol tabular --dataset a9a --methods uniform,coreset
+Example: ``coreselect bench --protocol tabular --dataset a9a --methods uniform,coreset-vanilla,coreset
 --fractions 0.005,0.01,0.02,0.05 --seeds 5 --option imbalance=0.02 --option estimator=logreg --out DIR``.
 Metrics: test ``f1`` (of the rarer class; macro-F1 with more classes) and ``balanced_accuracy``,
 ``val_f1``, ``n_selected``, ``n_positive``; timings: ``select``, ``tune``, ``refine``, ``train_subset``,
