@@ -18,6 +18,7 @@ import coreselect
 from coreselect import InputError, registry
 from coreselect.methods import regression
 from coreselect.pool import MAX_ROW_NORM
+from coreselect.signals import DynamicsRecorder
 from coreselect.subset import Subset
 from coreselect.tuning import tune
 
@@ -113,6 +114,9 @@ BAD = {  # case: (method, kwargs, words the message must contain)
                                                ["row norm", f"{MAX_ROW_NORM:.0e}", "sensitivity"]),
     "regression on huge features": ("regression-sensitivity", {"features": X * 2.0**80, "targets": TARGETS},
                                     ["row norm"]),
+    "labels a list mixing ints and text": ("uniform", {"labels": [1] + ["a"] * (N - 1), "stratified": True},
+                                           ["labels", "mix strings with int"]),
+    "dense_mb beyond a 64-bit address space": ("facility-location", {"dense_mb": 1e308}, ["dense_mb", "2**43"]),
 }
 
 
@@ -348,12 +352,48 @@ def test_tiny_features_are_scaled_up_exactly_or_refused():
     (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(x, None), "y must be one class label"),
     (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(5, y), "X must be an array of rows"),
     (lambda x, y: coreselect.CoresetSampler("kcenter").fit_resample(x, y.astype(complex)), "complex"),
+    (lambda x, y: coreselect.CoresetSampler().fit_resample(np.zeros((60, 2, 2)), y), "X must be an .n, d. array"),
+    (lambda x, y: Subset(np.array([2**63 + 5], np.uint64), np.ones(1), n=2**64), r"n must be at most 2\*\*63 - 1"),
+    (lambda x, y: Subset([1], [1.0], n=3, params={"a": object()}).save("never-written.npz"), "params must hold JSON"),
+    (lambda x, y: Subset([1], [1.0], n=3, params={"a": math.nan}).save("never-written.npz"), "params must hold JSON"),
+    (lambda x, y: Subset([1, 5], [1.0, 1.0], n=6).as_sample_weight(3), "n must be >= 6"),
+    (lambda x, y: Subset([1, 5], [1.0, 1.0], n=6).take(np.arange(3)), "x has 3 rows but the subset was drawn from n = 6"),
+    (lambda x, y: Subset([1, 5], [1.0, 1.0], n=6).take([0, 1, 2]), "x has 3 rows"),
+    (lambda x, y: coreselect.Oracle(lambda i: i, -1), "Oracle n must be a positive integer"),
+    (lambda x, y: coreselect.Oracle(np.ones(3), 3)(np.array([0.7])), "oracle indices must be integers"),
+    (lambda x, y: coreselect.Budget(total=-3, n=10), r"total must be an integer in \[0, n\]"),
+    (lambda x, y: coreselect.Budget(total=3, n=10, allocation="bogus"), "allocation must be one of"),
+    (lambda x, y: coreselect.Budget.from_request(0, fraction=0.5), "n must be a positive integer"),
+    (lambda x, y: DynamicsRecorder(10, 2, features_epoch=1.5), "features_epoch must be None or an integer"),
+    (lambda x, y: DynamicsRecorder(2**62, 2), "DynamicsRecorder: running sums of n = "),
+    (lambda x, y: DynamicsRecorder(4, 2).update(0, np.arange(4), np.full((4, 2), "a"), np.zeros(4, int)),
+     "logits must be real numbers"),
 ])
 def test_more_bad_api_inputs_are_input_errors(call, match):
     x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
     y = np.arange(60) % 2
     with pytest.raises(InputError, match=match):
         call(x, y)
+
+
+def test_torch_bfloat16_features_are_widened_exactly():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(50, 3).bfloat16()
+    assert coreselect.select("kcenter", features=x, size=5) == coreselect.select("kcenter", features=x.float().numpy(),
+                                                                                 size=5)
+
+
+def test_torch_seeds_and_sizes_beyond_what_torch_holds():
+    pytest.importorskip("torch")
+    from coreselect.reweight.mwnet import MetaConfig
+    from coreselect.train import TrainConfig
+    from coreselect.train.dynamic import DynamicSampler
+
+    for config in (TrainConfig, MetaConfig):
+        with pytest.raises(InputError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+            config(seed=2**64)
+    with pytest.raises(InputError, match="DynamicSampler: per-example state of n = "):
+        DynamicSampler(2**62, epochs=2)
 
 
 def test_torch_tensor_features_that_require_grad():

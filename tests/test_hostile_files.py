@@ -297,6 +297,25 @@ CASES: dict[str, tuple[Callable[[], list[str]], str]] = {
                          "must be one value per example"),
     "labels: sparse": (lambda: ["inspect", "s.npz", "--labels", _save_sparse("l.npz", sp.csr_matrix(np.ones((1, N))))],
                        "is a sparse matrix"),
+    "select: an empty --labels path": (lambda: _select("--labels", ""), "argument --labels: an empty path names no file"),
+    "select: an empty --oracle path": (lambda: _select("--oracle", ""), "argument --oracle: an empty path"),
+    "inspect: an empty --labels path": (lambda: ["inspect", "s.npz", "--labels", ""], "argument --labels: an empty path"),
+    "tune: an empty --table path": (lambda: _tune("out.npz", "--table", ""), "argument --table: an empty path"),
+    "bench: an empty --out": (lambda: _bench(""), "argument --out: an empty path"),
+    "select: coreset lewis_iters of a billion": (
+        lambda: ["select", "coreset", "--features", "x.npy", "--labels", "y.npy", "--fraction", "0.2", "--param",
+                 "sensitivity=lewis", "--param", "lewis_iters=1000000000", "--out", "out.npz"],
+        "lewis_iters must be in [1, 100]"),
+    "score: a seed beyond 2**64": (
+        lambda: ["score", "--dataset", "four-moons", "--epochs", "1", "--seed", str(2**64), "--out", "s.npz"],
+        "--seed must be in [0, 2**64)"),
+    "reweight: a seed beyond 2**64": (
+        lambda: ["reweight", "--features", "x.npy", "--labels", "y.npy", "--no-trusted", "--seed", str(2**64),
+                 "--out", "w.npy"], "--seed must be in [0, 2**64)"),
+    "subset: uint64 indices beyond int64": (
+        lambda: ["inspect", str(_subset_file(Path("d.npz"), indices=np.array([1, 2**63 + 5], np.uint64),
+                                             weights=np.ones(2), metadata={"n": 2**64}))],
+        "n must be at most 2**63 - 1 (indices are int64)"),
 }
 
 
@@ -385,6 +404,18 @@ def test_scipy_sparse_file_is_read_as_its_matrix(work, capsys):
              indptr=np.array([0, 1, 2, 2, 2]))
     with pytest.raises(InputError, match="not a valid scipy.sparse csr matrix"):
         load_array(work / "bad.npz")
+
+
+def test_csv_with_a_byte_order_mark_reads_as_numbers(work, capsys):
+    """Spreadsheet programs begin UTF-8 text with a byte-order mark; it is not part of the first field."""
+    from coreselect.data import load_array
+
+    (work / "bom.csv").write_text("\ufeff1,2\n3,4\n5,6\n", encoding="utf-8")
+    (work / "bom-header.csv").write_text("\ufeffa,b\n1,2\n3,4\n", encoding="utf-8")
+    assert load_array(work / "bom.csv").tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert load_array(work / "bom-header.csv", key="a").tolist() == [1, 3]
+    assert main(["select", "uniform", "--features", "bom.csv", "--size", "2", "--out", "o.npz"]) == 0
+    assert "selected 2 of 3" in capsys.readouterr().out
 
 
 def test_inspect_labels_by_name_and_whole_floats(work, capsys):

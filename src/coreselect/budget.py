@@ -84,6 +84,14 @@ class Budget:
     n: int
     allocation: Allocation = field(default="proportional")
 
+    def __post_init__(self) -> None:
+        """Check the fields (:meth:`from_request` checks a request before it is rounded to a total)."""
+        if not is_integer(self.n) or self.n < 1:
+            raise InputError(f"n must be a positive integer, got {self.n!r}")
+        if not is_integer(self.total) or not 0 <= self.total <= self.n:
+            raise InputError(f"total must be an integer in [0, n] = [0, {self.n}], got {self.total!r}")
+        check_allocation(self.allocation)
+
     @classmethod
     def from_request(
         cls,
@@ -93,6 +101,8 @@ class Budget:
         allocation: Allocation = "proportional",
     ) -> Budget:
         """Check the request (:func:`coreselect.checks.is_integer`: a size is an integer, never 5.0)."""
+        if not is_integer(n) or n < 1:
+            raise InputError(f"n must be a positive integer, got {n!r}")
         if (fraction is None) == (size is None):
             raise InputError("give exactly one of fraction or size")
         if fraction is not None:

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+#: Seeds are below this: torch's generators take no larger (NumPy's take any non-negative integer).
+SEED_LIMIT = 2**64
+
 
 def is_integer(value: Any) -> bool:
     """A Python or NumPy integer, not a bool."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from coreselect.checks import is_integer
 from coreselect.errors import InputError
 from coreselect.pool import as_vector, check_dtype
 
@@ -35,6 +36,8 @@ class Oracle:
     """
 
     def __init__(self, source: Callable[[np.ndarray], Any] | Any, n: int):
+        if not is_integer(n) or n < 1:
+            raise InputError(f"Oracle n must be a positive integer (the number of examples), got {n!r}")
         if callable(source):
             self._fn = source
         else:
@@ -49,7 +52,10 @@ class Oracle:
         return len(self._cache)
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        raw = np.asarray(indices)
+        if raw.size and raw.dtype.kind not in "iu":
+            raise InputError(f"oracle indices must be integers, got dtype {raw.dtype}")
+        idx = raw.astype(np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n):
             raise InputError(f"oracle queried outside [0, {self.n})")
         new = np.unique([i for i in idx.tolist() if i not in self._cache]).astype(np.int64)

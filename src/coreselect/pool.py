@@ -62,6 +62,8 @@ def _array(name: str, x: Any, hint: str = "") -> np.ndarray:
             x = x.detach().cpu()
         except (NotImplementedError, RuntimeError) as exc:  # a meta tensor holds no values
             raise InputError(f"{name} is a tensor whose values cannot be read ({exc}){hint}") from None
+        if x.is_floating_point() and x.element_size() < 4 and str(x.dtype) != "torch.float16":
+            x = x.float()  # bfloat16 and float8, which NumPy lacks: float32 holds them exactly
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
@@ -172,6 +174,10 @@ def encode_labels(name: str, v: Any, n: int) -> tuple[np.ndarray, np.ndarray | N
     Non-integral numbers, NaN and None are refused naming the rows.
     """
     arr = _vector_array(name, v, n)
+    if isinstance(v, (list, tuple)) and arr.dtype.kind in "US":  # NumPy reads [1, "a"] as ["1", "a"]
+        kinds = {type(x).__name__ for x in np.array(v, dtype=object).reshape(-1) if not isinstance(x, (str, bytes))}
+        if kinds:
+            raise InputError(f"{name} mix strings with {', '.join(sorted(kinds))}; give labels of one kind")
     if arr.dtype.kind == "O":
         missing = np.fromiter(map(_is_missing, arr), bool, arr.size)
         if missing.any():

@@ -68,6 +68,8 @@ class CoresetSampler(BaseEstimator):
         shape = getattr(X, "shape", None)
         if shape is None and not isinstance(X, Sequence) or shape is not None and len(shape) == 0:
             raise InputError(f"X must be an array of rows, got {type(X).__name__}")
+        if shape is not None and len(shape) > 2:
+            raise InputError(f"X must be an (n, d) array of rows, got shape {tuple(shape)}")
         n_x = shape[0] if shape is not None else len(X)
         if y is None or sp.issparse(y):
             raise InputError(f"y must be one class label per row of X, got {type(y).__name__}")

@@ -19,6 +19,22 @@ from coreselect.npyio import NpzArchive
 FORMAT_VERSION = 1
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no wall-clock time, so equal subsets are equal bytes
 _MEMBERS = ("indices", "weights", "metadata")
+_MAX_N = int(np.iinfo(np.int64).max)
+
+
+def _json_value(value: Any) -> Any:
+    """``json.dumps`` hook: a NumPy scalar or array as its Python value; anything else is not JSON."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+def _rows(x: Any) -> int | None:
+    """How many rows `x` has (``shape[0]`` or ``len``), or None when it does not say."""
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 0
+    return len(x) if hasattr(x, "__len__") else None
 
 
 def _integer(name: str, value: Any, minimum: int) -> int:
@@ -72,6 +88,8 @@ class Subset:
     def __post_init__(self) -> None:
         """Check every field; bad values raise `InputError` (a `ValueError`) naming the field."""
         n = _integer("n", self.n, 1)
+        if n > _MAX_N:
+            raise InputError(f"n must be at most 2**63 - 1 (indices are int64), got {n}")
         raw = _vector("indices", self.indices, "iu", "integers")
         if raw.size > n:
             raise InputError(f"n = {n} is smaller than the {raw.size} indices")
@@ -134,15 +152,19 @@ class Subset:
     def take(self, x: Any) -> Any:
         """Rows of `x` in subset order, by position: a numpy array, sparse matrix, torch tensor or
         anything indexable by an int array; a pandas DataFrame or Series through ``.iloc`` (whatever
-        its index); a list or tuple gives a list."""
+        its index); a list or tuple gives a list. `x` must have the subset's n rows."""
+        rows = _rows(x)
+        if rows is not None and rows != self.n:
+            raise InputError(f"x has {rows} rows but the subset was drawn from n = {self.n}")
         if isinstance(x, (list, tuple)):
             return [x[i] for i in self.indices]
         iloc = getattr(x, "iloc", None)
         return x[self.indices] if iloc is None else iloc[self.indices]
 
     def as_sample_weight(self, n: int | None = None) -> np.ndarray:
-        """Full-length `(n,)` weights: the subset's weight at chosen rows, 0 elsewhere."""
-        out = np.zeros(self.n if n is None else n, dtype=np.float64)
+        """Full-length `(n,)` weights: the subset's weight at chosen rows, 0 elsewhere (`n` at least the
+        subset's n)."""
+        out = np.zeros(self.n if n is None else _integer("n", n, self.n), dtype=np.float64)
         out[self.indices] = self.weights
         return out
 
@@ -160,12 +182,12 @@ class Subset:
         """Write an ``.npz`` (``indices``, ``weights``, JSON ``metadata`` as uint8 bytes) atomically, by
         :func:`coreselect.files.atomic_write`: temp file + rename, a replaced file keeps its mode, and
         only a regular file is ever replaced."""
-        arrays = {
-            "indices": self.indices,
-            "weights": self.weights,
-            "metadata": np.frombuffer(json.dumps(self.metadata(), sort_keys=True, allow_nan=False).encode(),
-                                      dtype=np.uint8),
-        }
+        try:
+            text = json.dumps(self.metadata(), sort_keys=True, allow_nan=False, default=_json_value)
+        except (TypeError, ValueError) as exc:  # an object, NaN or inf among the params
+            raise InputError(f"params must hold JSON values (finite numbers, strings, lists, dicts): {exc}") from None
+        arrays = {"indices": self.indices, "weights": self.weights,
+                  "metadata": np.frombuffer(text.encode(), dtype=np.uint8)}
 
         def write(fh: BinaryIO) -> None:
             with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coreselect.cli.common import parse_assignments, parse_fractions
+from coreselect.cli.common import nonempty_path, parse_assignments, parse_fractions
 from coreselect.errors import InputError
 
 DEFAULT_FRACTIONS = "0.05,0.1,0.2"
@@ -42,9 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="protocol option, e.g. noise=0.4, imbalance=10, train_size=5000, subset_budget=epochs")
-    p.add_argument("--data-root", help="directory holding the dataset folders (default: ../shared/data "
+    p.add_argument("--data-root", type=nonempty_path, help="directory holding the dataset folders (default: ../shared/data "
                                        "or $CORESELECT_DATA)")
-    p.add_argument("--out", required=True, help="output directory (created; reused to resume)")
+    p.add_argument("--out", required=True, type=nonempty_path, help="output directory (created; reused to resume)")
     p.add_argument("--no-report", action="store_true", help="do not write report.md / report.png at the end")
     p.set_defaults(func=run)
 

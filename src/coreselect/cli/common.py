@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import glob
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +13,14 @@ import numpy as np
 from coreselect.budget import Allocation
 from coreselect.errors import InputError
 from coreselect.files import check_output
+
+
+def nonempty_path(text: str) -> str:
+    """An argparse ``type`` for file and directory options: an empty string names nothing, and would
+    otherwise be taken for "not given" or for the current directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file")
+    return text
 
 
 def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:

@@ -8,14 +8,15 @@ import json
 import numpy as np
 
 from coreselect import registry
+from coreselect.cli.common import nonempty_path
 from coreselect.errors import InputError
 from coreselect.subset import Subset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="describe a saved subset", description=__doc__)
-    p.add_argument("subset", help="a file written by `coreselect select`")
-    p.add_argument("--labels", help="(n,) class labels of the full set (integers or class names), for per-class counts")
+    p.add_argument("subset", type=nonempty_path, help="a file written by `coreselect select`")
+    p.add_argument("--labels", type=nonempty_path, help="(n,) class labels of the full set (integers or class names), for per-class counts")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 

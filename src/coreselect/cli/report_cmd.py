@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from coreselect.cli.common import nonempty_path
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="table and plot from a bench directory", description=__doc__)
-    p.add_argument("directory", help="a `coreselect bench --out` directory")
+    p.add_argument("directory", type=nonempty_path, help="a `coreselect bench --out` directory")
     p.set_defaults(func=run)
 
 

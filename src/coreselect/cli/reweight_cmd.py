@@ -15,7 +15,8 @@ import warnings
 
 import numpy as np
 
-from coreselect.cli.common import check_output_path
+from coreselect.checks import SEED_LIMIT
+from coreselect.cli.common import check_output_path, nonempty_path
 from coreselect.errors import InputError
 from coreselect.files import atomic_write, same_file
 
@@ -24,11 +25,11 @@ SELECTORS = ("moderate", "uniform")  # coreselect.reweight.pipeline.SELECTORS (i
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reweight", help="per-example weights and suspected label errors (CW-ERM)", description=__doc__)
-    p.add_argument("--features", required=True, help="(n, d) features: .npy, .npz, .csv or .parquet")
+    p.add_argument("--features", required=True, type=nonempty_path, help="(n, d) features: .npy, .npz, .csv or .parquet")
     p.add_argument("--key", help="array name inside an .npz features file")
-    p.add_argument("--labels", required=True, help="(n,) class labels (the verified ones at the --trusted rows)")
+    p.add_argument("--labels", required=True, type=nonempty_path, help="(n,) class labels (the verified ones at the --trusted rows)")
     trust = p.add_mutually_exclusive_group(required=True)
-    trust.add_argument("--trusted", metavar="ROWS.npy", help="(t,) row indices whose labels are verified: the meta set")
+    trust.add_argument("--trusted", type=nonempty_path, metavar="ROWS.npy", help="(t,) row indices whose labels are verified: the meta set")
     trust.add_argument("--no-trusted", action="store_true",
                        help="no trusted rows: the meta set is split from the coreset with its observed labels "
                             "(under label noise the weights then favour mislabelled examples)")
@@ -45,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="broadcast from the nearest coreset examples of any class (default: same class only)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output (n,) float64 weights (.npy)")
-    p.add_argument("--flags", help="output: sorted indices of the rows in the low-weight group (.npy)")
+    p.add_argument("--out", required=True, type=nonempty_path, help="output (n,) float64 weights (.npy)")
+    p.add_argument("--flags", type=nonempty_path, help="output: sorted indices of the rows in the low-weight group (.npy)")
     p.set_defaults(func=run)
 
 
@@ -56,8 +57,8 @@ def _check_args(args: argparse.Namespace) -> None:
     for name in ("epochs", "k"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise InputError(f"--seed must be in [0, 2**64), got {args.seed}")
 
 
 def run(args: argparse.Namespace) -> int:

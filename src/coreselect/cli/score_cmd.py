@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coreselect.cli.common import check_output_path, parse_assignments
+from coreselect.checks import SEED_LIMIT
+from coreselect.cli.common import check_output_path, nonempty_path, parse_assignments
 from coreselect.errors import InputError
 
 #: ``--option`` keys score accepts (the proxy's training and the data transforms).
@@ -30,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help=f"one of {', '.join(OPTIONS)}")
-    p.add_argument("--data-root", help="directory holding the dataset folders")
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--data-root", type=nonempty_path, help="directory holding the dataset folders")
+    p.add_argument("--out", required=True, type=nonempty_path, help="output .npz")
     p.set_defaults(func=run)
 
 
@@ -48,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise InputError(f"score has no option {', '.join(unknown)}; options: {', '.join(OPTIONS)}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise InputError(f"--seed must be in [0, 2**64), got {args.seed}")
     if args.epochs is not None and args.epochs < 1:
         raise InputError(f"--epochs must be >= 1, got {args.epochs}")
     check_dataset_name(args.dataset)

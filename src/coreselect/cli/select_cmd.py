@@ -8,7 +8,7 @@ from typing import Any
 
 from coreselect import api, registry
 from coreselect.budget import Budget
-from coreselect.cli.common import check_output_path, parse_allocation, parse_assignments
+from coreselect.cli.common import check_output_path, nonempty_path, parse_allocation, parse_assignments
 from coreselect.errors import InputError
 from coreselect.pool import Pool, encode_labels
 from coreselect.subset import Subset
@@ -20,14 +20,14 @@ _NOT_SIGNALS = {"features", "labels", "targets", "x_test", "y_test", "features_t
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("select", help="select a subset with one method", description=__doc__)
     p.add_argument("method", help="method name (see `coreselect methods`)")
-    p.add_argument("--features", help="(n, d) features: .npy, .npz, .csv or .parquet; sharded: a quoted glob "
+    p.add_argument("--features", type=nonempty_path, help="(n, d) features: .npy, .npz, .csv or .parquet; sharded: a quoted glob "
                    "of .npy or .parquet files, or a .zarr store (runs on Dask)")
     p.add_argument("--key", help="array name inside an .npz features file (embedding column of Parquet shards)")
-    p.add_argument("--labels", help="(n,) integer class labels")
-    p.add_argument("--targets", help="(n,) regression targets")
+    p.add_argument("--labels", type=nonempty_path, help="(n,) integer class labels")
+    p.add_argument("--targets", type=nonempty_path, help="(n,) regression targets")
     p.add_argument("--signal", action="append", default=[], metavar="NAME=FILE", help="a per-example signal")
-    p.add_argument("--signals-from", metavar="SIGNALS.npz", help="signals (and features/labels) from `coreselect score`")
-    p.add_argument("--oracle", metavar="FILE", help="(n,) per-example loss values, read only where queried")
+    p.add_argument("--signals-from", type=nonempty_path, metavar="SIGNALS.npz", help="signals (and features/labels) from `coreselect score`")
+    p.add_argument("--oracle", type=nonempty_path, metavar="FILE", help="(n,) per-example loss values, read only where queried")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--fraction", type=float, help="fraction of n to select, in (0, 1]")
     size.add_argument("--size", type=int, help="number of examples to select")
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "proportional, balanced for coreset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter")
-    p.add_argument("--out", required=True, help="output subset file (.npz)")
+    p.add_argument("--out", required=True, type=nonempty_path, help="output subset file (.npz)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="run on a new local Dask cluster of N worker processes")
     where.add_argument("--scheduler", metavar="ADDR", help="run on the Dask cluster at ADDR (tcp://host:port)")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from coreselect.cli.common import check_output_path, parse_assignments
+from coreselect.cli.common import check_output_path, nonempty_path, parse_assignments
 from coreselect.errors import InputError
 from coreselect.files import atomic_write, same_file
 from coreselect.subset import Subset
@@ -24,12 +24,12 @@ from coreselect.tuning.estimators import ESTIMATORS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="tune a coreset for a classifier (tabular)", description=__doc__)
-    p.add_argument("--features", help="(n, d) training features: .npy, .npz, .csv, .parquet")
-    p.add_argument("--labels", help="(n,) integer class labels")
-    p.add_argument("--val-features", help="validation features (same columns)")
-    p.add_argument("--val-labels", help="validation labels")
+    p.add_argument("--features", type=nonempty_path, help="(n, d) training features: .npy, .npz, .csv, .parquet")
+    p.add_argument("--labels", type=nonempty_path, help="(n,) integer class labels")
+    p.add_argument("--val-features", type=nonempty_path, help="validation features (same columns)")
+    p.add_argument("--val-labels", type=nonempty_path, help="validation labels")
     p.add_argument("--dataset", help="a built-in dataset instead of files (e.g. a9a)")
-    p.add_argument("--data-root", help="directory holding the built-in datasets")
+    p.add_argument("--data-root", type=nonempty_path, help="directory holding the built-in datasets")
     p.add_argument("--val-fraction", type=float, help="with --dataset: validation share of train (default 0.2)")
     p.add_argument("--imbalance", type=float, help="with --dataset: thin positives to this share (e.g. 0.02)")
     p.add_argument("--positive", type=int, help="with --imbalance: the positive label (default 1)")
@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="active: rounds without gain before stopping (default 3)")
     p.add_argument("--max-rounds", type=int, help="active: most rounds (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output subset file (.npz)")
-    p.add_argument("--table", help="write the whole grid as a markdown table here")
+    p.add_argument("--out", required=True, type=nonempty_path, help="output subset file (.npz)")
+    p.add_argument("--table", type=nonempty_path, help="write the whole grid as a markdown table here")
     p.set_defaults(func=run)
 
 

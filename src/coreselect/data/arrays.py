@@ -128,7 +128,7 @@ def _load_csv(path: Path, key: str | None) -> np.ndarray:
     _check_text_size(path, gzipped)
     opener: Any = gzip.open if gzipped else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:  # a BOM is not text
             first = next((line for line in f if line.strip()), None)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
@@ -146,7 +146,7 @@ def _load_csv(path: Path, key: str | None) -> np.ndarray:
         # decimal text per field: numpy's own parser also takes hex ("0x10") and complex ("1+2j") text,
         # Python's float() "1_000"
         data = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2,
-                          converters=_decimal)
+                          converters=_decimal, encoding="utf-8-sig")
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a numeric CSV file ({exc})") from None
     if data.shape[0] == 0:

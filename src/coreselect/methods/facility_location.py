@@ -20,6 +20,8 @@ from coreselect.subset import Subset
 Optimizer = Literal["lazy", "naive", "stochastic"]
 ImportanceOn = Literal["similarity", "gain"]
 IMPORTANCE_ON = ("similarity", "gain")
+#: Largest dense block budget: 2**43 MiB are the 2**63 bytes of a 64-bit address space.
+MAX_DENSE_MB = 2.0**43
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,9 @@ class GraphOptions:
             raise InputError(f"neighbors must be >= 1, got {self.neighbors!r}")
         if self.probes < 1:
             raise InputError(f"probes must be >= 1, got {self.probes!r}")
-        if not self.dense_mb >= 0:
-            raise InputError(f"dense_mb must be >= 0, got {self.dense_mb!r}")
+        if not 0 <= self.dense_mb <= MAX_DENSE_MB:
+            raise InputError(f"dense_mb must be in [0, 2**43] (MiB; 2**43 MiB fill a 64-bit address space), "
+                             f"got {self.dense_mb!r}")
         if not 0 < self.epsilon < 1:
             raise InputError(f"epsilon must be in (0, 1), got {self.epsilon!r}")
 

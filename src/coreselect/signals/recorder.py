@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from coreselect.checks import is_integer
 from coreselect.errors import InputError
+from coreselect.npyio import check_memory
 
 SIGNAL_NAMES = ("el2n", "forgetting", "aum", "aum_prob", "grand", "loss")
 
@@ -88,8 +90,9 @@ class DynamicsRecorder:
         for name, value, low in (("n", n, 1), ("num_classes", num_classes, 2), ("epochs", epochs, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
-        if features_epoch is not None and (isinstance(features_epoch, bool) or features_epoch < 0):
+        if features_epoch is not None and not (is_integer(features_epoch) and features_epoch >= 0):
             raise InputError(f"features_epoch must be None or an integer >= 0, got {features_epoch!r}")
+        check_memory(16 * 8 * int(n), f"DynamicsRecorder: running sums of n = {int(n):,} rows")
         self.n, self.num_classes, self.epochs = int(n), int(num_classes), int(epochs)
         self.features_epoch = features_epoch
         self.keep_features = keep_features
@@ -139,6 +142,8 @@ class DynamicsRecorder:
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise InputError(f"indices must be integers, got dtype {idx.dtype}")
         idx = idx.astype(np.int64, copy=False)
+        if z.dtype.kind not in "biuf":
+            raise InputError(f"logits must be real numbers, got dtype {z.dtype}")
         if z.ndim != 2 or z.shape != (b, self.num_classes):
             raise InputError(f"logits must have shape ({b}, {self.num_classes}), got {z.shape}")
         if y.shape != (b,):
@@ -165,6 +170,8 @@ class DynamicsRecorder:
         h = None
         if features is not None:
             h = _to_numpy(features, "features")
+            if h.dtype.kind not in "biuf":
+                raise InputError(f"features must be real numbers, got dtype {h.dtype}")
             if h.ndim != 2 or h.shape[0] != b:
                 raise InputError(f"features must have shape ({b}, d), got {h.shape}")
             if self._features is not None and h.shape[1] != self._features.shape[1]:

@@ -18,6 +18,7 @@ from torch.utils.data import Sampler
 
 from coreselect.checks import is_integer
 from coreselect.errors import InputError
+from coreselect.npyio import check_memory
 from coreselect.train.dynamic.policies import EpochPlan, Policy, make_policy
 
 
@@ -87,6 +88,7 @@ class DynamicSampler(Sampler[int]):
         **policy_params: Any,
     ) -> None:
         self.n = _integer("n", n, 1)
+        check_memory(32 * self.n, f"DynamicSampler: per-example state of n = {self.n:,} rows")
         self.epochs = _integer("epochs", epochs, 1)
         self.seed = _integer("seed", seed, 0)
         if isinstance(policy, str):
