@@ -138,12 +138,14 @@ def test_prune_unknown_signal_needs_direction(blobs):
     assert sorted(s.indices) == [595, 596, 597, 598, 599]
 
 
-def test_class_smaller_than_share_is_an_error(blobs):
+def test_class_smaller_than_its_share(blobs):
     x, y = blobs
     y = y.copy()
     y[:3] = 5  # class 5 has 3 members
-    with pytest.raises(coreselect.InputError, match="class 5 has 3 members"):
-        coreselect.select("uniform", features=x, labels=y, size=60, stratified=True, allocation="balanced")
+    with pytest.raises(coreselect.InputError, match="class 5 has 3 members"):  # a mapping asks for more
+        coreselect.select("uniform", features=x, labels=y, size=60, stratified=True, allocation={5: 10})
+    s = coreselect.select("uniform", features=x, labels=y, size=60, stratified=True, allocation="balanced")
+    assert len(s) == 60 and np.sum(y[s.indices] == 5) == 3  # balanced: all three, the rest to the others
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -98,7 +98,7 @@ def test_weights_sum_to_n_by_one_common_factor(weighting, d):
 def test_draws_sum_exactly_to_the_budget():
     x, y = _data()
     s = coreselect.select("coreset", features=x, labels=y, size=60, weighting="inv", seed=3,
-                          allocation="proportional")
+                          allocation="proportional", uniform_share=0.0)
     shares = coreselect.Budget(60, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())})
     counts = _multiplicity(s, x, y, shares)
     np.testing.assert_allclose(counts, np.round(counts), atol=1e-6)
@@ -110,9 +110,9 @@ def test_draws_sum_exactly_to_the_budget():
 def test_d1_is_deterministic_top_m_per_class():
     x, y = _data(seed=2)
     a = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=0,
-                          allocation="proportional")
+                          allocation="proportional", weighting="keep")
     b = coreselect.select("coreset", features=x, labels=y, size=50, deterministic=1.0, seed=99,
-                          allocation="proportional")
+                          allocation="proportional", weighting="keep")
     np.testing.assert_array_equal(a.indices, b.indices)
     expected = []
     for c, m_c in coreselect.Budget(50, 600).split({0: int((y == 0).sum()), 1: int((y == 1).sum())}).items():
@@ -213,3 +213,20 @@ def test_subset_properties(size, d, allocation, seed):
     assert np.all(s.weights > 0) and s.weights.sum() == pytest.approx(300)
     if d == 1.0:
         assert len(s) == size
+
+
+def test_defaults_are_the_swept_ones_and_vanilla_is_the_papers():
+    """The defaults chosen by benchmarks/coreset_defaults.py, and the paper's baseline by name."""
+    x, y = _data(seed=9)
+    s = coreselect.select("coreset", features=x, labels=y, size=60, seed=0)
+    assert (s.params["uniform_share"], s.params["deterministic"], s.params["weighting"]) == (0.75, 0.0, "prop")
+    assert s.params["allocation"] == "balanced" and np.bincount(y[s.indices]).min() > 0
+    for c in (0, 1):  # prop keeps every class's mass
+        assert s.weights[y[s.indices] == c].sum() == pytest.approx((y == c).sum())
+    v = coreselect.select("coreset-vanilla", features=x, labels=y, size=60, seed=0)
+    assert (v.params["uniform_share"], v.params["deterministic"], v.params["weighting"]) == (0.0, 0.0, "inv")
+    assert "allocation" not in v.params  # proportional
+    same = coreselect.select("coreset", features=x, labels=y, size=60, seed=0, uniform_share=0.0,
+                             weighting="inv", allocation="proportional")
+    np.testing.assert_array_equal(v.indices, same.indices)
+    np.testing.assert_allclose(v.weights, same.weights)
