@@ -300,6 +300,14 @@ def _tune_data():
     return x, y
 
 
+def test_refine_names_a_start_that_is_not_a_subset():
+    x, y = _tune_data()
+    from coreselect.tuning import refine
+
+    with pytest.raises(InputError, match="subset must be a coreselect.Subset"):
+        refine([1, 2], x, y, x, y)
+
+
 def test_tune_with_a_validation_class_absent_from_training_is_an_error():
     x, y = _tune_data()
     with pytest.raises(InputError, match=r"validation labels hold classes absent from the training labels: \[2\]"):

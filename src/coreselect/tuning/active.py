@@ -51,6 +51,8 @@ def refine(subset: Subset, x: Any, y: Any, x_val: Any, y_val: Any, estimator: An
     ``len(subset) + max_rounds · batch`` examples; once it has grown, its weights sum to n.
     """
     t0 = time.perf_counter()
+    if not isinstance(subset, Subset):
+        raise InputError(f"subset must be a coreselect.Subset (e.g. tune(...).best), got {type(subset).__name__}")
     est = resolve(estimator, seed)
     pool, xv, yv = check_train_val(x, y, x_val, y_val)
     if subset.n != pool.n:
