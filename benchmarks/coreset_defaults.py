@@ -89,12 +89,12 @@ def dataset(name: str, seed: int, root: str | None) -> tuple[Any, np.ndarray, An
 
         x, y = make_classification(n_samples=50_000, n_features=20, n_informative=8, weights=[0.9, 0.1],
                                    flip_y=0.01, random_state=0)
-        split = dict(test_size=10_000, stratify=y, random_state=0)
+        split = {"test_size": 10_000, "stratify": y, "random_state": 0}
     else:
         from sklearn.datasets import load_breast_cancer
 
         x, y = load_breast_cancer(return_X_y=True)
-        split = dict(test_size=0.3, stratify=y, random_state=seed)
+        split = {"test_size": 0.3, "stratify": y, "random_state": seed}
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, **split)
     scaler = StandardScaler().fit(x_tr)
     return scaler.transform(x_tr), y_tr, scaler.transform(x_te), y_te
@@ -194,19 +194,19 @@ def report(runs: Path, header: list[str]) -> list[str]:
     default = next(a for a in order if a not in stratified)
     lines = [*header, "", "Invocations on the same records (an interrupted or extended sweep resumes):", "",
              *invocations(runs), "", "## Every setting, ranked", "",
-             f"Cells held: cells (dataset × classifier × size, {len(cells)} in all) where both F1 and balanced "
-             "accuracy are ≥ uniform's mean − 1 std over seeds (the target); above: metric-cells (2 per cell) "
-             "where the mean beats uniform's; gains: the setting's mean minus uniform's, averaged over the "
-             "cells. Ranked by cells held, then by the mean of the two gains. The default is the first setting "
-             "that uses the sensitivities (α < 1).", "",
+             (f"Cells held: cells (dataset × classifier × size, {len(cells)} in all) where both F1 and balanced "
+              "accuracy are ≥ uniform's mean − 1 std over seeds (the target); above: metric-cells (2 per cell) "
+              "where the mean beats uniform's; gains: the setting's mean minus uniform's, averaged over the "
+              "cells. Ranked by cells held, then by the mean of the two gains. The default is the first setting "
+              "that uses the sensitivities (α < 1)."), "",
              "| setting | cells held | metric-cells above uniform | F1 gain | bal. acc. gain |", "|---|---:|---:|---:|---:|"]
     for a in order:
         held, above, f1, ba = verdict(table, cells, a)
         note = " (vanilla)" if a == label(VANILLA) else " (default)" if a == default else ""
         lines.append(f"| {a}{note} | {held}/{len(cells)} | {above}/{2 * len(cells)} | {f1:+.4f} | {ba:+.4f} |")
     shown = {"uniform": "uniform", label(VANILLA): "vanilla", default: "default", label(STRATIFIED[-1]): "α = 1"}
-    lines += ["", f"## Per cell: uniform, the vanilla coreset, the default ({default}) and stratified "
-              f"uniform ({label(STRATIFIED[-1])})", "", "Mean ± std over seeds.", "",
+    lines += ["", (f"## Per cell: uniform, the vanilla coreset, the default ({default}) and stratified "
+                   f"uniform ({label(STRATIFIED[-1])})"), "", "Mean ± std over seeds.", "",
               "| dataset | classifier | size | " + " | ".join(f"{s} F1" for s in shown.values()) + " | "
               + " | ".join(f"{s} bal. acc." for s in shown.values()) + " |",
               "|---|---|---:|" + "---|" * (2 * len(shown))]

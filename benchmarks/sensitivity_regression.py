@@ -67,8 +67,8 @@ def main() -> None:
         f"Command: `python benchmarks/sensitivity_regression.py --seeds {args.seeds} --sweep-seeds "
         f"{args.sweep_seeds} --sizes {' '.join(map(str, sizes))} --out {args.out}`",
         "",
-        f"Machine: {describe()}; one thread. "
-        f"Date: {started}. 1-min load average: {load_start:.2f} at start, {load_end:.2f} at end.",
+        (f"Machine: {describe()}; one thread. "
+         f"Date: {started}. 1-min load average: {load_start:.2f} at start, {load_end:.2f} at end."),
         "",
         "Data: UCI gas sensor array (batches 1–6, 8, 9; 6,697 rows), the loader's seeded 80/20 split",
         "(5,358 train / 1,339 validation rows), 128 standardised features + intercept → concentration (ppmv).",
