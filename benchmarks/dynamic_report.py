@@ -57,18 +57,19 @@ def plot(data: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     markers = "os^vDPX*<>hp"
+    colors = plt.get_cmap("tab20").colors
     for i, (name, d) in enumerate(sorted(data.items())):
         ax.errorbar(d["time"].mean(), 100 * d["change"].mean(), xerr=d["time"].std(), yerr=100 * d["change"].std(),
-                    fmt=markers[i % len(markers)], capsize=3, label=name)
+                    fmt=markers[i % len(markers)], color=colors[(2 * i) % 20 + (i // 10) % 2], capsize=3, label=name)
     ax.axhline(-0.3, color="grey", ls=":", lw=1)
     ax.axvline(0.6, color="grey", ls=":", lw=1)
     ax.set_xlabel("wall time / full training's (selection included)")
     ax.set_ylabel("test accuracy − full training's (points)")
     ax.set_title("Fashion-MNIST, SmallCNN width 16, 5,000 images, 10 epochs; target: dotted corner")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
