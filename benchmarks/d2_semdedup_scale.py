@@ -8,7 +8,7 @@ Each command runs under ``/usr/bin/time -v`` in its own process on the data of
 (its defaults: k = 5, γ_r = 0.1, γ_f = 1, approximate kNN beyond 2,048 rows a class), and ``semdedup``
 with the budget deciding at 50% (√n clusters). 'Baseline' is the peak RSS of the same command on the
 first 1,000 rows (interpreter and imports). The library's default threads (one on a 2-core machine).
-Target (issue: methods the field compares with): under 2 minutes and under 4 GB beyond the features.
+Target: under 2 minutes and under 4 GB beyond the features.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main() -> None:
         f"Command: `python benchmarks/d2_semdedup_scale.py --rows {args.rows}`  ",
         (f"Machine: {describe()}. Date: {started}. 1-min load average {load0:.2f} at start, "
          f"{os.getloadavg()[0]:.2f} at end."), "",
-        *(line.strip() for line in __doc__.split("\n\n")[1].splitlines()), "",
+        *(line.strip() for line in __doc__.split("\n\n")[2].splitlines()), "",
         ("| method | exit | kept | wall (s) | CPU (s) | peak RSS (MB) | baseline (MB) | features (MB) "
          "| beyond features and baseline (MB) |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, ""])
