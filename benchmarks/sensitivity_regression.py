@@ -27,7 +27,7 @@ from coreselect.bench.protocols import regression
 SIZES = (150, 200, 300, 500, 1000, 2000)
 METHODS = ("uniform", "leverage", "regression-sensitivity", "regression-sensitivity:clustering=alternate",
            "regression-sensitivity:zeta=1")
-SWEEP = tuple(f"regression-sensitivity:medoid_share={share}:clustering={clustering}"
+SWEEP = tuple(f"regression-sensitivity:clustering={clustering}:medoid_share={share}"  # parameters in key order
               for clustering in ("fasterpam", "alternate") for share in (0.25, 0.75))
 
 
