@@ -1,5 +1,6 @@
-"""`regression-sensitivity` with its defaults (k = 10% of the rows k-medoids clusters, ζ → ∞) at sizes where
-the old default k = ⌈n/10⌉ failed (above n = 81,920): wall time and peak memory, one thread.
+"""`regression-sensitivity` with its defaults (A ∪ S: k = medoid_share · budget medoids, at most half the
+rows k-medoids clusters, plus draws; ζ → ∞) at sizes where the old default k = ⌈n/10⌉ failed (above
+n = 81,920): wall time and peak memory, one thread.
 
 Each size runs in a fresh process pinned to one thread (OMP/OpenBLAS/MKL environment variables, and
 threadpoolctl inside), so its peak resident memory (VmHWM) is its own. Synthetic data: n rows of d Gaussian
@@ -49,7 +50,9 @@ def child(n: int, d: int, fraction: float) -> dict:
         t0 = time.perf_counter()
         subset = coreselect.select("regression-sensitivity", features=a, targets=b, fraction=fraction, seed=0)
         wall = time.perf_counter() - t0
-    return {"n": n, "d": d, "k": default_k(n), "draws": round(fraction * n), "distinct": len(subset),
+    budget = round(fraction * n)
+    k = default_k(n, budget)
+    return {"n": n, "d": d, "k": k, "draws": budget - k, "distinct": len(subset), "labels": subset.n_queries,
             "weight_sum": float(subset.weights.sum()), "wall_s": wall, "peak_mib": vm_hwm_mib(),
             "before_mib": before, "data_mib": data_mib}
 
@@ -84,19 +87,22 @@ def main() -> None:
         "",
         f"`coreselect.select(\"regression-sensitivity\", features=A, targets=b, fraction={args.fraction}, seed=0)` "
         f"with the method's defaults on n × {args.d} float32 Gaussian rows and a linear target with noise, each "
-        "size in a fresh process. The default k is 10% of the rows FasterPAM clusters: all n up to 8,192, then a "
-        "uniform sample of 8,192 rows, so k = 820 at any larger n (the former ⌈n/10⌉ failed above n = 81,920).",
+        "size in a fresh process. The label budget (`fraction` · n) is split into k medoids (half of it, at most "
+        "half the rows FasterPAM clusters: all n up to 8,192, then a uniform sample of 8,192 rows, so k ≤ 4,096 "
+        "at any n) and s draws over the other rows (the former k = ⌈n/10⌉ failed above n = 81,920).",
         "",
-        "| n | k | draws s | distinct rows | weight sum / n | wall time | peak RSS | of which data |",
-        "|---|---|---|---|---|---|---|---|",
+        "| n | labels (k + s) | k | draws s | distinct rows | weight sum / n | wall time | peak RSS | of which data |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r['n']:,} | {r['k']} | {r['draws']:,} | {r['distinct']:,} | {r['weight_sum'] / r['n']:.3f} | "
-              f"{r['wall_s']:.1f} s | {r['peak_mib']:.0f} MiB | {r['data_mib']:.0f} MiB |" for r in runs]
+    lines += [f"| {r['n']:,} | {r['labels']:,} | {r['k']:,} | {r['draws']:,} | {r['distinct']:,} | "
+              f"{r['weight_sum'] / r['n']:.3f} | {r['wall_s']:.1f} s | {r['peak_mib']:.0f} MiB | {r['data_mib']:.0f} MiB |"
+              for r in runs]
     lines += [
         "",
         "Peak RSS is the whole process's high-water mark (Python, NumPy, faiss, the generated data); beyond the "
         "data the method holds the 8,192² float32 dissimilarity matrix of the clustered sample (256 MiB) and a "
-        "few (n,) vectors. The weights are importance weights 1/(s·p): they sum to n in expectation, not exactly.",
+        "few (n,) vectors. The medoids weigh 1 each and the draws 1/(s·p): the weights sum to n in expectation, "
+        "not exactly.",
         "",
     ]
     publish(args.name, lines)
