@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from facility_scale import mixture
-from machine import describe, publish
+from machine import describe, publish, timed_command
 
 COMMANDS = {
     "d2": ["select", "d2", "--labels", "{dir}/y.npy", "--signal", "el2n={dir}/el2n.npy", "--fraction", "0.1"],
@@ -34,15 +32,8 @@ COMMANDS = {
 def timed(method: str, folder: Path) -> tuple[int, float, float, float, str]:
     """(exit code, wall s, CPU s, peak RSS MB, stderr) of ``coreselect select METHOD`` on `folder`'s arrays."""
     args = [a.format(dir=folder) for a in COMMANDS[method]]
-    cmd = ["/usr/bin/time", "-v", "coreselect", "--quiet", *args, "--features", str(folder / "x.npy"),
-           "--seed", "0", "--out", str(folder / f"{method}.npz")]
-    t = time.perf_counter()
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    lines = out.stderr.splitlines()
-    peak = [ln for ln in lines if "Maximum resident" in ln]
-    cpu = sum(float(ln.split()[-1]) for ln in lines if "User time" in ln or "System time" in ln)
-    return out.returncode, elapsed, cpu, int(peak[0].split()[-1]) / 1024 if peak else float("nan"), out.stderr
+    return timed_command(["coreselect", "--quiet", *args, "--features", str(folder / "x.npy"), "--seed", "0",
+                          "--out", str(folder / f"{method}.npz")])
 
 
 def write(folder: Path, x: np.ndarray, labels: np.ndarray, el2n: np.ndarray) -> None:

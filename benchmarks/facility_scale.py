@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import describe
+from machine import describe, timed_command
 
 D = 128
 
@@ -238,17 +238,10 @@ def select_boss(folder: Path, rows: int | None = None) -> tuple[int, float, floa
         for name in ("x", "y", "el2n", "aum"):
             np.save(small / f"{name}.npy", np.load(folder / f"{name}.npy", mmap_mode="r")[:rows])
         folder = small
-    cmd = ["/usr/bin/time", "-v", "coreselect", "--quiet", "select", "boss", "--features", str(folder / "x.npy"),
-           "--labels", str(folder / "y.npy"), "--signal", f"el2n={folder / 'el2n.npy'}",
-           "--signal", f"aum={folder / 'aum.npy'}", "--fraction", "0.1", "--seed", "0",
-           "--out", str(folder / "s.npz")]
-    t = time.perf_counter()
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    lines = out.stderr.splitlines()
-    peak = [ln for ln in lines if "Maximum resident" in ln]
-    cpu = sum(float(ln.split()[-1]) for ln in lines if "User time" in ln or "System time" in ln)
-    return out.returncode, elapsed, cpu, int(peak[0].split()[-1]) / 1024 if peak else float("nan"), out.stderr
+    return timed_command(["coreselect", "--quiet", "select", "boss", "--features", str(folder / "x.npy"),
+                          "--labels", str(folder / "y.npy"), "--signal", f"el2n={folder / 'el2n.npy'}",
+                          "--signal", f"aum={folder / 'aum.npy'}", "--fraction", "0.1", "--seed", "0",
+                          "--out", str(folder / "s.npz")])
 
 
 def part_c() -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -25,3 +27,14 @@ def publish(name: str, lines: list[str]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def timed_command(argv: list[str]) -> tuple[int, float, float, float, str]:
+    """Run `argv` under ``/usr/bin/time -v``: (exit code, wall s, CPU s, peak RSS MB, stderr)."""
+    t = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-v", *argv], check=False, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    lines = out.stderr.splitlines()
+    peak = [ln for ln in lines if "Maximum resident" in ln]
+    cpu = sum(float(ln.split()[-1]) for ln in lines if "User time" in ln or "System time" in ln)
+    return out.returncode, elapsed, cpu, int(peak[0].split()[-1]) / 1024 if peak else float("nan"), out.stderr
