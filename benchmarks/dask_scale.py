@@ -4,6 +4,7 @@
     python benchmarks/dask_scale.py shards --dir DIR --rows 10000000 --method sensitivity --k 1000 --s 100000 --path cluster
     python benchmarks/dask_scale.py shards --dir DIR --rows 10000000 --method sensitivity --k 1000 --s 100000 --path single
     python benchmarks/dask_scale.py shards --dir DIR --rows 10000000 --method boss --fraction 0.01 --path cluster
+    python benchmarks/dask_scale.py shards --dir DIR --rows 10000000 --method semdedup --fraction 0.5 --path cluster
     # a Dask array generated chunk by chunk from a seed, never materialised
     python benchmarks/dask_scale.py generated --rows 100000000 --k 1000 --s 100000
     # GreeDi against single-machine greedy, facility location on one class
@@ -102,6 +103,8 @@ def _digest(subset) -> str:
 def _inputs(directory: Path, method: str) -> dict:
     if method == "sensitivity":
         return {"oracle": np.load(directory / "loss.npy")}
+    if method == "semdedup":  # the embeddings alone
+        return {}
     return {"labels": np.load(directory / "labels.npy"),
             "signals": {"aum": np.load(directory / "aum.npy"), "el2n": np.load(directory / "el2n.npy")}}
 

@@ -14,7 +14,7 @@ from coreselect import registry, threads
 from coreselect.budget import Allocation, Budget
 from coreselect.checks import is_integer
 from coreselect.errors import InputError, UnusedInputWarning
-from coreselect.pool import Pool
+from coreselect.pool import Pool, candidate_rows
 from coreselect.subset import Subset
 
 _INPUT_NAMES = {"labels", "targets", "oracle"}
@@ -105,6 +105,7 @@ def select(
     size: int | None = None,
     allocation: Allocation | None = None,
     seed: int | None = 0,
+    within: Any = None,
     **params: Any,
 ) -> Subset:
     """Select a weighted subset with method `method` (see ``coreselect.available_methods()``).
@@ -114,6 +115,13 @@ def select(
     method's own: proportional, balanced for ``coreset``). `params` are the
     method's own hyper-parameters. The same inputs and `seed` give the same subset. Features given as a
     Dask array run on the current Dask scheduler (see :mod:`coreselect.distributed`).
+
+    `within` chains a selection after a first step, e.g. deduplication: a :class:`Subset` of these
+    examples (what ``semdedup`` kept) or row indices; the method then sees those rows only. The budget
+    still counts in the whole set (``fraction=0.1`` is a tenth of all n rows, and must fit in `within`),
+    indices are rows of the whole set, and the weights are scaled by n / len(within), so that they still
+    sum to about n (each kept row also stands for the rows the first step removed);
+    ``params["within"]`` records how many rows there were to choose from. In-memory features only.
 
     Every argument is checked before any heavy work, and bad input is an :class:`InputError` naming it:
 
@@ -139,6 +147,9 @@ def select(
     (50, 1000)
     """
     if type(features).__module__.split(".")[0] == "dask":  # never imports Dask itself
+        if within is not None:
+            raise InputError("within takes in-memory features; for a Dask array, select from x[rows] (and the "
+                             "labels and signals of those rows) and map the indices back with rows[indices]")
         from coreselect.distributed.runner import select as distributed_select
 
         return distributed_select(method, features, labels=labels, targets=targets, signals=signals,
@@ -146,7 +157,27 @@ def select(
                                   seed=seed, **params)
     impl = registry.make(method, params)
     pool = Pool.build(features, labels=labels, targets=targets, signals=signals, oracle=oracle)
-    budget = budget_for(impl, pool.n, fraction, size, allocation)
-    check_inputs(impl, pool)
-    warn_unused(impl, pool, budget)
-    return run(impl, pool, budget, seed)
+    return select_in_pool(impl, pool, budget_for(impl, pool.n, fraction, size, allocation), seed, within)
+
+
+def select_in_pool(method: Any, pool: Pool, budget: Budget, seed: int | None, within: Any = None) -> Subset:
+    """Check that `pool` holds what `method` needs, warn about what it ignores and run it (:func:`run`);
+    with `within`, among those rows only (:func:`run_within`)."""
+    rows = None if within is None else candidate_rows(within, pool.n)  # bad `within`: an error before any work
+    check_inputs(method, pool)
+    warn_unused(method, pool, budget)
+    return run(method, pool, budget, seed) if rows is None else run_within(method, pool, budget, seed, rows)
+
+
+def run_within(method: Any, pool: Pool, budget: Budget, seed: int | None, within: Any) -> Subset:
+    """:func:`run` on the rows of `within` only (a :class:`Subset` of the pool or row indices), the subset
+    returned in the pool's numbering: `budget` counts in the whole pool and must fit in `within`; the
+    weights are scaled by n / len(within) so that they still sum to about n; ``params["within"]`` is
+    the number of rows there were to choose from."""
+    rows = candidate_rows(within, pool.n)
+    if budget.total > rows.size:
+        raise InputError(f"the budget of {budget.total} rows exceeds the {rows.size} rows of within")
+    inner = Budget.from_request(rows.size, size=budget.total, allocation=budget.allocation)
+    subset = run(method, pool.restrict(rows), inner, seed)
+    return dataclasses.replace(subset, indices=rows[subset.indices], weights=subset.weights * (pool.n / rows.size),
+                               n=pool.n, params={**subset.params, "within": int(rows.size)})

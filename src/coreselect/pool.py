@@ -333,6 +333,23 @@ class Pool:
             raise InputError(f"{name} hold classes absent from the training labels: {absent.tolist()}")
         return y if classes is None else np.searchsorted(self.classes, classes)[y]
 
+    def restrict(self, rows: np.ndarray) -> Pool:
+        """The pool of rows `rows` only (sorted, unique, in range: :func:`candidate_rows`), numbered 0…m−1
+        in that order; classes keep their names and codes, an oracle is asked for the original rows."""
+        oracle = self.oracle
+        if oracle is not None:
+            from coreselect.oracle import Oracle
+
+            oracle = Oracle(lambda idx: self.oracle(rows[idx]), rows.size)
+        return dataclasses.replace(
+            self,
+            features=self.features[rows],
+            labels=None if self.labels is None else self.labels[rows],
+            targets=None if self.targets is None else self.targets[rows],
+            signals={name: values[rows] for name, values in self.signals.items()},
+            oracle=oracle,
+        )
+
     def scaled_for(self, method: str, scale: str) -> Pool:
         """This pool as method `method` (whose ``scale`` is `scale`, see :func:`scale_shift`) can take it:
         unchanged while every feature row norm is at most :data:`MAX_ROW_NORM`, else with the features
@@ -345,6 +362,30 @@ class Pool:
         top = int(np.argmax(sq))
         shift = scale_shift(float(np.sqrt(sq[top])), f"row {top}", method, scale)
         return self if shift == 0 else dataclasses.replace(self, features=x * np.float32(2.0**-shift))
+
+
+def candidate_rows(within: Any, n: int) -> np.ndarray:
+    """The sorted rows a selection may choose among: `within` is a :class:`~coreselect.subset.Subset` of
+    the same `n` examples (e.g. what ``semdedup`` kept) or a non-empty 1-d array of distinct integer row
+    indices in ``[0, n)``."""
+    from coreselect.subset import Subset
+
+    if isinstance(within, Subset):
+        if within.n != n:
+            raise InputError(f"within is a subset of {within.n} examples, but the features have {n} rows")
+        return np.sort(within.indices)
+    raw = np.asarray(within)
+    if raw.dtype.kind == "b":
+        raise InputError("within must hold row indices, not a boolean mask: pass np.flatnonzero(mask)")
+    if raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in "iu":
+        raise InputError(f"within must be a Subset or a non-empty 1-d array of integer row indices, got "
+                         f"{raw.size} values of dtype {raw.dtype} in {raw.ndim} dimension(s)")
+    if raw.min() < 0 or raw.max() >= n:
+        raise InputError(f"within holds row indices outside [0, {n}), the features' rows")
+    rows = np.unique(raw.astype(np.int64))
+    if rows.size != raw.size:
+        raise InputError(f"within repeats {raw.size - rows.size} row indices; give each row once")
+    return rows
 
 
 def scale_shift(largest: float, where: str, method: str, scale: str) -> int:

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allocation",
                    help="class split: proportional, balanced, or CLASS=SIZE,CLASS=SIZE (default: the method's; "
                         "proportional, balanced for coreset)")
+    p.add_argument("--within", type=nonempty_path, metavar="SUBSET.npz",
+                   help="choose only among the rows of this subset file (e.g. what semdedup kept); the budget "
+                        "still counts in all n rows")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter")
     p.add_argument("--out", required=True, type=nonempty_path, help="output subset file (.npz)")
@@ -113,17 +116,16 @@ def _load_inputs(args: argparse.Namespace, method: Any, sharded: bool = False) -
 
 def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.out, [args.features, args.labels, args.targets, args.signals_from, args.oracle,
-                                       *(item.partition("=")[2].strip() for item in args.signal)])
+                                       args.within, *(item.partition("=")[2].strip() for item in args.signal)])
     params = {k: registry.parse_param(args.method, k, v) for k, v in parse_assignments(args.param, "--param").items()}
     method = registry.make(args.method, params)
     if _sharded(args):
         return _run_sharded(args, out, method, params)
+    within = Subset.load(args.within) if args.within else None
     inputs = _load_inputs(args, method)
     pool = Pool.build(**inputs)
     budget = api.budget_for(method, pool.n, args.fraction, args.size, parse_allocation(args.allocation, pool.classes))
-    api.check_inputs(method, pool)
-    api.warn_unused(method, pool, budget)
-    subset = api.run(method, pool, budget, args.seed)
+    subset = api.select_in_pool(method, pool, budget, args.seed, within)
     subset.save(out)
     print(f"selected {_size_text(subset, budget.total)} with {args.method} -> {out}")
     return 0
@@ -141,6 +143,8 @@ def _run_sharded(args: argparse.Namespace, out: Path, method: Any, params: dict[
     """Open the shards (headers checked), then select on the requested Dask cluster."""
     from coreselect.distributed import connect, select
 
+    if args.within:
+        raise InputError("--within takes in-memory features, not shards or a Dask cluster")
     inputs = _load_inputs(args, method, sharded=True)
     labels = inputs["labels"]
     classes = None if labels is None else encode_labels("labels", labels, len(labels))[1]

@@ -31,6 +31,11 @@ trained to convergence, or no method can be told apart from random.
   to convergence (choose ``--epochs`` accordingly);
 - ``--option subset_epochs=K`` fixes K epochs instead.
 
+**Deduplication first** (``--option dedup=F``; METHODS.md, More one-shot methods): SemDeDup with its
+defaults keeps a fraction F of the training set (on the proxy's features, seed ``s``; timing ``dedup``)
+and every method then selects its budget, still counted in the whole set, among the rows it kept
+(:func:`coreselect.api.run_within`); the key records ``dedup``.
+
 Per-dataset defaults of model, epochs and learning rate are the table of :mod:`coreselect.bench.proxy`.
 
 Metrics: ``test_accuracy`` and ``final_train_loss`` (the subset model's weighted training loss in its
@@ -79,6 +84,8 @@ OPTIONS: dict[str, str] = {
     "feature_epoch": "proxy epoch whose features and logits the methods see (default: min(10, proxy epochs))",
     "subset_budget": "steps (default: as many SGD steps as full training) or epochs (as many epochs)",
     "subset_epochs": "a fixed number of subset-training epochs instead of subset_budget",
+    "dedup": "SemDeDup first (defaults, the proxy's features) keeps this fraction of the training set; every "
+             "method then selects among the rows it kept",
     **datasets.DATA_OPTIONS,
 }
 
@@ -110,6 +117,7 @@ class Settings:
     feature_epoch: int | None = None
     subset_budget: str = "steps"
     subset_epochs: int | None = None
+    dedup: float | None = None
 
     @classmethod
     def parse(cls, config: BenchConfig) -> Settings:
@@ -125,7 +133,10 @@ class Settings:
             feature_epoch=option_number(o, "feature_epoch", int, low=0, above=True),
             subset_budget=o.get("subset_budget", "steps"),
             subset_epochs=option_number(o, "subset_epochs", int, low=0, above=True),
+            dedup=option_number(o, "dedup", float, low=0, above=True),
         )
+        if settings.dedup is not None and not settings.dedup < 1:
+            raise InputError(f"--option dedup={settings.dedup}: the fraction SemDeDup keeps must be in (0, 1)")
         if settings.subset_budget not in SUBSET_BUDGETS:
             raise InputError(f"--option subset_budget must be one of {', '.join(SUBSET_BUDGETS)}, "
                              f"got {settings.subset_budget!r}")
@@ -197,9 +208,11 @@ class _Seed:
             "batch_size": self.recipe.batch_size, "augment": self.recipe.augment, "transform": data.transform,
             "data_seed": data.data_seed, "seed": seed,
             **({"width": self.recipe.width} if self.recipe.width else {}),
+            **({"dedup": settings.dedup} if settings.dedup is not None else {}),
         }
         self._proxy: ProxyRun | None = None
         self._pools: dict[str, Pool] = {}
+        self._kept: Subset | None = None
 
     def key(self, method: str, kind: str, budget: float) -> dict[str, Any]:
         return {**self.common, "method": method, "budget": budget, "budget_kind": kind}
@@ -235,6 +248,19 @@ class _Seed:
             features = embed(kind, p.logits, self.data.y_train, p.features)
             self._pools[kind] = Pool.build(features, labels=self.data.y_train, signals=p.signals)
         return self._pools[kind]
+
+    @property
+    def kept(self) -> Subset:
+        """The rows SemDeDup keeps (``--option dedup``; default parameters, the proxy's features, this seed)."""
+        if self._kept is None:
+            from coreselect import registry
+
+            pool = self.pool("features")
+            self._kept = api.run(registry.make("semdedup", {}), pool,
+                                 Budget.from_request(pool.n, fraction=self.settings.dedup), self.seed)
+            log.info("seed %d: semdedup kept %d of %d rows (%.1f s)", self.seed, len(self._kept), pool.n,
+                     self._kept.timings["select"])
+        return self._kept
 
     def run_full(self) -> None:
         key = self.key("full", "fraction", 1.0)
@@ -279,7 +305,10 @@ class _Seed:
         pool = self.pool(embedding_kind(method))
         try:
             budget_obj = Budget.from_request(pool.n, **{kind: budget})
-            subset = api.run(method, pool, budget_obj, self.seed)
+            if self.settings.dedup is None:
+                subset = api.run(method, pool, budget_obj, self.seed)
+            else:
+                subset = api.run_within(method, pool, budget_obj, self.seed, self.kept)
         except InputError as exc:
             self.store.append(key, {}, {}, skipped=str(exc))
             log.info("seed %d: %s at %s skipped: %s", self.seed, spec.label, budget, exc)
@@ -290,7 +319,8 @@ class _Seed:
         metrics = {"test_accuracy": trained.accuracy, "final_train_loss": trained.train_loss}
         if self.data.noisy is not None:
             metrics["noisy_fraction"] = float(self.data.noisy[subset.indices].mean())
-        timings = {"select": subset.timings["select"], "signal": self.proxy.seconds, "train_subset": trained.seconds}
+        timings = {"select": subset.timings["select"], "signal": self.proxy.seconds, "train_subset": trained.seconds,
+                   **({"dedup": self.kept.timings["select"]} if self.settings.dedup is not None else {})}
         self.store.append(key, metrics, timings, size=m, steps=trained.steps, subset_sha256=subset_digest(subset),
                           n_queries=subset.n_queries, params=subset.params)
         log.info("seed %d: %s at %s (m=%d, %d steps): test accuracy %.4f (select %.2f s, train %.1f s)", self.seed,
