@@ -11,24 +11,27 @@
 # none does, alpha = 0 is the default.
 #
 #   benchmarks/boss_schedule_cnn.sh            (resumable; one torch thread; run alone on the machine)
+#   GRID=boss:alpha=0:cutoff=0.1,... benchmarks/boss_schedule_cnn.sh   (only these settings)
 #
 # 19 methods x 5 fractions x 3 seeds x 2 datasets: about 570 subset trainings, each a full training under
-# the steps budget (about 75 s on one CPU core; DEVICE=cuda runs them on a GPU).
+# the steps budget (about 65 s on one CPU core; DEVICE=cuda runs them on a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
 ROOT=${OUT:-bench-out/oneshot-cnn}
 mkdir -p "$ROOT"
-GRID=uniform,facility-location
-for CUT in 0 0.1 0.3; do
-  GRID+=",boss:alpha=0:cutoff=$CUT"
-  for ALPHA in 1 2; do
-    for PEAK in 0.5 0.8; do
-      GRID+=",boss:alpha=$ALPHA:peak=$PEAK:cutoff=$CUT"
+if [ -z "${GRID:-}" ]; then
+  GRID=uniform,facility-location
+  for CUT in 0 0.1 0.3; do
+    GRID+=",boss:alpha=0:cutoff=$CUT"
+    for ALPHA in 1 2; do
+      for PEAK in 0.5 0.8; do
+        GRID+=",boss:alpha=$ALPHA:peak=$PEAK:cutoff=$CUT"
+      done
     done
   done
-done
-GRID+=",boss:alpha=1:peak=0.8:cutoff=0.1:importance_on=gain,boss:alpha=1:peak=0.8:cutoff=0.1:similarity=global"
+  GRID+=",boss:alpha=1:peak=0.8:cutoff=0.1:importance_on=gain,boss:alpha=1:peak=0.8:cutoff=0.1:similarity=global"
+fi
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
   echo "$(date -u +%FT%TZ) $DATASET BOSS grid start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"

@@ -7,6 +7,7 @@ mean ± std of the per-seed differences. A mark flags a difference beyond two st
 mean (``▲`` above random, ``▼`` below; SE = std / √seeds, std with ddof 1; no mark under 2 seeds).
 
     python benchmarks/scoreboard.py RESULTS.jsonl [RESULTS.jsonl ...] --out benchmarks/results/scoreboard.md
+        [--methods boss,ccs,...]    (only these methods, beside random and the full-data reference)
 
 Writes the markdown file and, beside it, a PNG per setting (accuracy vs fraction, random in black,
 ±1 std bands). Under every accuracy table, the time columns of the BOSS paper's Table 9: signal
@@ -25,12 +26,14 @@ from pathlib import Path
 import numpy as np
 
 #: Key fields that identify a setting (everything else but method, budget and seed must agree).
-SETTING = ("dataset", "model", "width", "protocol", "subset_budget", "subset_epochs", "epochs", "proxy_epochs", "transform")
+SETTING = ("dataset", "model", "width", "protocol", "subset_budget", "subset_epochs", "epochs", "proxy_epochs", "transform",
+           "dedup")
 RANDOM = "uniform"
 
 
-def load(paths: list[Path]) -> list[dict]:
-    """Finished oneshot runs (skipped and cut-short lines left out)."""
+def load(paths: list[Path], methods: set[str] | None = None) -> list[dict]:
+    """Finished oneshot runs (skipped and cut-short lines left out), of `methods` (all if None), random
+    and the full-data reference."""
     records = []
     for path in paths:
         for line in path.read_text().splitlines():
@@ -38,7 +41,9 @@ def load(paths: list[Path]) -> list[dict]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if r.get("key", {}).get("protocol") == "oneshot" and "test_accuracy" in r.get("metrics", {}):
+            key = r.get("key", {})
+            wanted = methods is None or key.get("method") in methods | {RANDOM, "full"}
+            if key.get("protocol") == "oneshot" and "test_accuracy" in r.get("metrics", {}) and wanted:
                 records.append(r)
     return records
 
@@ -202,12 +207,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--methods", help="comma-separated method labels to show (default: every one)")
     args = parser.parse_args()
-    records = load(args.results)
+    methods = None if args.methods is None else {m.strip() for m in args.methods.split(",") if m.strip()}
+    records = load(args.results, methods)
     board = tables(records)
     lines = ["# Scoreboard: one-shot selection against random", "",
              (f"Sources: {', '.join(p.name for p in args.results)}. Command: `python benchmarks/scoreboard.py "
-             f"{' '.join(p.name for p in args.results)} --out {args.out.name}`."), "",
+             f"{' '.join(p.name for p in args.results)} --out {args.out.name}"
+             f"{'' if args.methods is None else f' --methods {args.methods}'}`."), "",
              *markdown(board, timings(records)), *PAPERS]
     args.out.write_text("\n".join(lines))
     plot(board, args.out.with_suffix(".png"))

@@ -32,7 +32,7 @@ def test_marks_only_differences_beyond_two_standard_errors(scoreboard):
     assert scoreboard.paired({0: 0.80, 1: 0.82, 2: 0.81}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == "▲"
     assert scoreboard.paired({0: 0.60, 1: 0.61, 2: 0.62}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == "▼"
     assert scoreboard.paired({0: 0.80, 1: 0.60, 2: 0.75}, {0: 0.70, 1: 0.71, 2: 0.72})[3] == ""  # noisy
-    mean, sd, k, mark = scoreboard.paired({0: 0.9}, {0: 0.7})
+    mean, _, k, mark = scoreboard.paired({0: 0.9}, {0: 0.7})
     assert (k, mark) == (1, "") and mean == pytest.approx(0.2)  # one seed: no mark
 
 
@@ -47,3 +47,16 @@ def test_tables_and_time_columns_from_results_lines(scoreboard, tmp_path):
     assert "| boss | 0.8100 ± 0.0082 (+0.1000 ± 0.0000, ▲) |" in text
     assert "| boss | 2.0 / 10 |" in text and "Signal (proxy) training 5 s; full-data training 50 s" in text
     assert "| full data | 0.9000 ± 0.0000 |" in text
+
+
+def test_methods_filter_keeps_random_and_full_and_dedup_is_its_own_setting(scoreboard, tmp_path):
+    lines = [_record(m, s, 0.7) for m in ("uniform", "boss", "ccs") for s in range(2)]
+    lines += [_record("full", 0, 0.9, budget=1.0)]
+    deduped = _record("uniform", 0, 0.75)
+    deduped["key"]["dedup"] = 0.5
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [*lines, deduped]))
+    board = scoreboard.tables(scoreboard.load([path], {"boss"}))
+    plain, = (s for s in board if ("dedup", "0.5") not in s)
+    assert set(board[plain]) == {"uniform", "boss", "full"} and board[plain]["uniform"][0.1] == {0: 0.7, 1: 0.7}
+    assert any(("dedup", "0.5") in s for s in board)
