@@ -130,6 +130,41 @@ def test_transforms_are_seeded_and_recorded():
     np.testing.assert_allclose(a.x_train.std(axis=0), 1, atol=1e-4)
 
 
+def test_uniform_mix_noise_redraws_labels_from_all_classes_and_marks_the_changed_ones():
+    labels = np.repeat(np.arange(10), 10_000)
+    noisy, changed = bd.uniform_mix_noise(labels, 10, 0.4, np.random.default_rng(0))
+    assert np.array_equal(changed, noisy != labels)
+    assert abs(changed.mean() - 0.4 * 9 / 10) < 0.005  # a redraw may land on the same class
+    moved = np.bincount((noisy[changed] - labels[changed]) % 10, minlength=10) / changed.sum()
+    assert moved[0] == 0 and np.allclose(moved[1:], 1 / 9, atol=0.01)  # the wrong label is any other class
+    ds = load_dataset("four-moons", seed=0)
+    t = bd.Transforms.from_options({"noise": "0.4", "noise_kind": "uniform_mix"})
+    a, b, sym = bd.prepare(ds, t, 0), bd.prepare(ds, t, 0), bd.prepare(ds, bd.Transforms(noise=0.4), 0)
+    assert a.transform == "noise=0.4,noise_kind=uniform_mix" and np.array_equal(a.y_train, b.y_train)
+    assert np.array_equal(a.noisy, a.y_train != ds.y_train[a.rows]) and not np.array_equal(a.y_train, sym.y_train)
+    expected = bd.uniform_mix_noise(ds.y_train[a.rows], 4, 0.4, np.random.default_rng([0, 3]))[0]
+    assert np.array_equal(a.y_train, expected)  # the noise stream of every transform: [data_seed, 3]
+
+
+def test_noise_kind_symmetric_is_the_default_and_keeps_the_key():
+    explicit = bd.Transforms.from_options({"noise": "0.4", "imbalance": "10", "noise_kind": "symmetric"})
+    assert explicit == bd.Transforms.from_options({"noise": "0.4", "imbalance": "10"})
+    assert explicit.describe() == "imbalance=10,noise=0.4"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"noise": "0.4", "noise_kind": "pair"}, "noise_kind='pair': choose one of symmetric, uniform_mix"),
+        ({"noise_kind": "uniform_mix"}, "needs a noise rate: add --option noise=r"),
+        ({"noise": "0", "noise_kind": "symmetric"}, "needs a noise rate"),
+    ],
+)
+def test_bad_noise_kind_is_refused(options, message):
+    with pytest.raises(InputError, match=message):
+        bd.Transforms.from_options(options)
+
+
 def test_noise_is_recorded_in_key_and_metrics(tmp_path):
     out = tmp_path / "noise"
     run_bench(_config(out, methods=("uniform",), seeds=1, options={"train_size": "400", "noise": "0.3"}))

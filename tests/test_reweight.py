@@ -432,7 +432,7 @@ def test_reweight_protocol_runs_every_arm_and_resumes(tmp_path):
     )
     run_bench(config)
     records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
-    assert [r["key"]["arm"] for r in records] == ["erm", "cerm", "cwerm", "werm"]
+    assert [r["key"]["arm"] for r in records] == ["erm", "cerm", "cwerm", "werm", "oracle"]
     assert all(0 <= r["metrics"]["test_accuracy"] <= 1 and r["timings"]["total"] > 0 for r in records)
     assert all(r["key"]["trusted"] == 100 for r in records)
     cw = records[2]
@@ -445,7 +445,68 @@ def test_reweight_protocol_runs_every_arm_and_resumes(tmp_path):
         trusted = z["meta_indices"]
         assert trusted.size == 100 and np.isin(trusted, np.arange(z["weights"].size)).all()
     run_bench(config)  # resume: nothing left to do
-    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 4
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize("noise_kind", ["symmetric", "uniform_mix"])
+def test_oracle_arm_gives_weight_zero_to_exactly_the_changed_labels(tmp_path, monkeypatch, noise_kind):
+    from coreselect.bench import BenchConfig, datasets
+    from coreselect.bench.protocols import reweight as protocol
+    from coreselect.bench.runner import run_bench
+
+    calls = []
+
+    def recording(data, recipe, seed, rows=None, weights=None, epochs=None):
+        calls.append((data, rows, weights))
+        return train_subset(data, recipe, seed, rows, weights, epochs)
+
+    train_subset = protocol.train_subset
+    monkeypatch.setattr(protocol, "train_subset", recording)
+    config = BenchConfig(
+        dataset="digits", protocol="reweight", out=tmp_path / "out", methods=("moderate:per_class=true",),
+        seeds=1, epochs=1, model="mlp", device="cpu",
+        options={"arms": "erm,oracle", "noise": "0.4", "noise_kind": noise_kind, "trusted": "100"},
+    )
+    run_bench(config)
+    (erm_data, _, erm_weights), (data, rows, weights) = calls
+    assert erm_weights is None and rows is None and data is erm_data
+    truth = datasets.load("digits").y_train[data.rows]
+    assert set(np.unique(weights).tolist()) == {0.0, 1.0}
+    assert np.array_equal(weights == 0, data.y_train != truth)  # the changed labels, trusted rows restored
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    oracle = records[1]
+    assert oracle["key"]["arm"] == "oracle" and oracle["key"]["transform"].startswith("noise=0.4")
+    assert oracle["size"] == int((weights == 1).sum()) and set(oracle["timings"]) == {"train_full", "total"}
+    assert 0 <= oracle["metrics"]["test_accuracy"] <= 1
+
+
+@pytest.mark.parametrize("options", [{}, {"imbalance": "5"}])
+def test_oracle_arm_without_noise_is_skipped_with_the_fix(tmp_path, monkeypatch, options):
+    from coreselect.bench import BenchConfig
+    from coreselect.bench.protocols import reweight as protocol
+    from coreselect.bench.runner import run_bench
+
+    monkeypatch.setattr(protocol, "train_subset", lambda *a, **k: pytest.fail("trained an oracle without noise"))
+    config = BenchConfig(dataset="digits", protocol="reweight", out=tmp_path / "out", seeds=1, epochs=1,
+                         model="mlp", device="cpu", options={"arms": "oracle", "trusted": "100", **options})
+    run_bench(config)
+    (record,) = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert record["key"]["arm"] == "oracle" and "needs label noise (--option noise=r)" in record["skipped"]
+
+
+def test_reweight_protocol_width_sets_the_cnn_channels_and_is_recorded(tmp_path):
+    from coreselect.bench import BenchConfig
+    from coreselect.bench.runner import run_bench
+
+    def config(model: str) -> BenchConfig:
+        return BenchConfig(dataset="digits", protocol="reweight", out=tmp_path / model, seeds=1, epochs=1,
+                           model=model, device="cpu", options={"arms": "erm", "width": "4"})
+
+    run_bench(config("cnn"))
+    (record,) = [json.loads(line) for line in (tmp_path / "cnn" / "results.jsonl").read_text().splitlines()]
+    assert record["key"]["width"] == 4
+    with pytest.raises(InputError, match="width=4 sets the cnn's channels"):
+        run_bench(config("mlp"))
 
 
 def test_reweight_protocol_without_a_trusted_set_says_so(tmp_path):

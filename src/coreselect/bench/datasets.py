@@ -7,9 +7,17 @@ Transforms (``--option KEY=VALUE``), applied to the training set only, in this o
    ``⌊n_ref · ρ^(−c/(C−1))⌋`` (at least 1) of its rows, ``n_ref`` being the smallest class count, so
    class 0 is the head and class ``C−1`` is ``ρ`` times smaller.
 2. ``train_size=N`` — a uniform sample of ``N`` training rows (quick runs).
-3. ``noise=r`` — symmetric label noise: ``round(r·n)`` rows drawn uniformly get a label drawn uniformly
-   from the *other* ``C−1`` classes, so exactly a fraction ``r`` is wrong. The flipped rows are kept
-   (``BenchData.noisy``) so a protocol can report how many of them a subset holds.
+3. ``noise=r`` — label noise of the kind ``noise_kind``:
+
+   - ``symmetric`` (default): ``round(r·n)`` rows drawn uniformly get a label drawn uniformly from the
+     *other* ``C−1`` classes, so exactly a fraction ``r`` is wrong;
+   - ``uniform_mix``: Meta-Weight-Net's uniform corruption (Shu et al. 2019, official code
+     ``load_corrupted_data.py``, ``uniform_mix_C``): each row's label is drawn from
+     ``r·Uniform(C) + (1−r)·δ(label)``, i.e. with probability ``r`` replaced by a label drawn uniformly
+     from *all* ``C`` classes (possibly the same one), so about ``r·(C−1)/C`` of the rows end up wrong.
+
+   The rows whose label changed are kept (``BenchData.noisy``) so a protocol can report how many of
+   them a subset holds.
 
 Every transform draws from its own stream of ``numpy.random.default_rng([data_seed, k])``;
 ``data_seed`` defaults to the run's seed (``--option data_seed=S`` fixes it across seeds). The test set
@@ -32,7 +40,9 @@ from coreselect.errors import InputError
 
 #: Options understood here (``--option KEY=VALUE``), with their meaning.
 DATA_OPTIONS: dict[str, str] = {
-    "noise": "symmetric label-noise rate r in [0, 1)",
+    "noise": "label-noise rate r in [0, 1)",
+    "noise_kind": "symmetric (default: exactly r·n labels moved to another class) or uniform_mix "
+                  "(Meta-Weight-Net: each label redrawn from all classes with probability r); needs noise",
     "imbalance": "long-tail imbalance ratio ρ >= 1 (largest / smallest class)",
     "train_size": "keep a uniform sample of N training rows",
     "data_seed": "seed of the transforms (default: the run's seed)",
@@ -47,6 +57,7 @@ class Transforms:
     """The requested training-set transforms; the identity by default."""
 
     noise: float = 0.0
+    noise_kind: str = "symmetric"
     imbalance: float = 1.0
     train_size: int | None = None
     data_seed: int | None = None
@@ -59,6 +70,11 @@ class Transforms:
         imbalance = option_number(options, "imbalance", float)
         train_size = option_number(options, "train_size", int)
         data_seed = option_number(options, "data_seed", int)
+        noise_kind = options.get("noise_kind")
+        if noise_kind is not None and noise_kind not in NOISE_KINDS:
+            raise InputError(f"--option noise_kind={noise_kind!r}: choose one of {', '.join(NOISE_KINDS)}")
+        if noise_kind is not None and not noise:
+            raise InputError(f"--option noise_kind={noise_kind} needs a noise rate: add --option noise=r (0 < r < 1)")
         if noise is not None and not 0 <= noise < 1:
             raise InputError(f"--option noise={noise}: must be in [0, 1)")
         if imbalance is not None and imbalance < 1:
@@ -69,13 +85,15 @@ class Transforms:
             raise InputError(f"--option data_seed={data_seed}: must be >= 0")
         return cls(
             noise=float(noise or 0.0),
+            noise_kind=noise_kind or "symmetric",
             imbalance=float(imbalance or 1.0),
             train_size=None if train_size is None else int(train_size),
             data_seed=None if data_seed is None else int(data_seed),
         )
 
     def describe(self) -> str:
-        """Canonical text of the non-identity transforms, e.g. ``"imbalance=10,noise=0.4"`` (``""`` if none)."""
+        """Canonical text of the non-identity transforms, e.g. ``"imbalance=10,noise=0.4"`` (``""`` if none);
+        the noise kind is named only when it is not the default, e.g. ``"noise=0.4,noise_kind=uniform_mix"``."""
         parts = []
         if self.imbalance != 1.0:
             parts.append(f"imbalance={self.imbalance:g}")
@@ -83,6 +101,8 @@ class Transforms:
             parts.append(f"train_size={self.train_size}")
         if self.noise:
             parts.append(f"noise={self.noise:g}")
+        if self.noise_kind != "symmetric":
+            parts.append(f"noise_kind={self.noise_kind}")
         return ",".join(parts)
 
 
@@ -90,9 +110,9 @@ class Transforms:
 class BenchData:
     """A prepared classification dataset: standardised float32 rows ``(n, d)``, int64 labels.
 
-    `y_train` holds the labels after noise; `noisy` marks the flipped rows (None without noise);
-    `rows` are the rows of the loaded training set that were kept, in order. `transform` and
-    `data_seed` are what a result key records.
+    `y_train` holds the labels after noise; `noisy` marks the rows whose label the noise changed (None
+    without noise); `rows` are the rows of the loaded training set that were kept, in order.
+    `transform` and `data_seed` are what a result key records.
     """
 
     name: str
@@ -146,6 +166,21 @@ def symmetric_noise(
     return noisy, flipped
 
 
+def uniform_mix_noise(
+    labels: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of which each is, with probability `rate`, replaced by a class drawn uniformly from all
+    `num_classes` (Meta-Weight-Net's ``uniform_mix_C`` corruption), and the mask of the labels that changed."""
+    replaced = rng.random(labels.size) < rate
+    noisy = labels.copy()
+    noisy[replaced] = rng.integers(0, num_classes, size=int(replaced.sum()))
+    return noisy, noisy != labels
+
+
+#: The label-noise kinds (``--option noise_kind``) and the function drawing each.
+NOISE_KINDS = {"symmetric": symmetric_noise, "uniform_mix": uniform_mix_noise}
+
+
 def _standardise(x_train: np.ndarray, x_test: np.ndarray, image: bool) -> tuple[np.ndarray, np.ndarray]:
     if image:
         mean = np.float32(x_train.mean(dtype=np.float64))
@@ -181,7 +216,8 @@ def prepare(dataset: Dataset, transforms: Transforms, seed: int) -> BenchData:
     y = y_all[rows]
     noisy = None
     if transforms.noise:
-        y, noisy = symmetric_noise(y, c, transforms.noise, np.random.default_rng([data_seed, _NOISE]))
+        corrupt = NOISE_KINDS[transforms.noise_kind]
+        y, noisy = corrupt(y, c, transforms.noise, np.random.default_rng([data_seed, _NOISE]))
     x_train, x_test = _standardise(x_all[rows], x_test, dataset.image_shape is not None)
     return BenchData(
         name=dataset.name,

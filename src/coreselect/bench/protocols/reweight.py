@@ -1,7 +1,7 @@
-"""The reweight protocol (METHODS.md, CW-ERM): ERM, C-ERM, CW-ERM and W-ERM side by side.
+"""The reweight protocol (METHODS.md, CW-ERM): ERM, C-ERM, CW-ERM, W-ERM and an oracle side by side.
 
-Per seed ``s`` (data prepared by :mod:`coreselect.bench.datasets`, so ``noise=``, ``imbalance=`` and
-``train_size=`` apply, seeded by ``data_seed``):
+Per seed ``s`` (data prepared by :mod:`coreselect.bench.datasets`, so ``noise=``, ``noise_kind=``,
+``imbalance=`` and ``train_size=`` apply, seeded by ``data_seed``; ``width=`` sets the cnn's channels):
 
 - ``erm``: a fresh model (``--model``, ``--epochs``) on the whole training set, unweighted
   (timing ``train_full``);
@@ -18,7 +18,11 @@ Per seed ``s`` (data prepared by :mod:`coreselect.bench.datasets`, so ``noise=``
   their positions in the original training set, ``labels`` the observed labels, the coreset and meta
   rows) and the file is named in the record;
 - ``werm``: Meta-Weight-Net on the whole set for ``--epochs``; the classifier it trains is the model
-  (timing ``meta_train``).
+  (timing ``meta_train``);
+- ``oracle``: the ceiling of any reweighting: weighted ERM on the whole training set with weight 0 on
+  every row whose label the noise changed and 1 on every other row (timing ``train_full``; ``size``:
+  the rows of weight 1). It needs label noise (without it, it is ``erm``): on data without noise the
+  arm is recorded as skipped, with the reason.
 
 Meta set. By default (``trusted=1000``) a class-stratified split of the training set, drawn by its true
 labels (seeded by the data seed and the seed), is *trusted*: its labels are the true ones for every arm
@@ -30,9 +34,10 @@ observed, possibly noisy labels, and the key and the table say ``meta_set: no tr
 Every arm also records ``total`` (its wall time, the feature model included for cerm/cwerm). Metrics:
 ``test_accuracy`` after the final epoch; with label noise, ``noisy_fraction`` of the coreset and
 ``weight_ratio`` = mean weight of flipped / mean weight of clean examples, trusted rows left out
-(cwerm: full-set and ``coreset_weight_ratio`` over the reweighted coreset rows; werm: its learned
-weights). ``--fractions``/``--sizes`` are not used: the coreset size is ``--option coreset`` (default
-0.01).
+(cwerm: ``coreset_weight_ratio`` over the reweighted coreset rows — their learned weights, before the
+broadcast, since a coreset row is its own nearest neighbour — and ``weight_ratio`` over the full set
+after the broadcast; werm: its learned weights). ``--fractions``/``--sizes`` are not used: the coreset
+size is ``--option coreset`` (default 0.01).
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ from coreselect.subset import Subset
 
 log = logging.getLogger("coreselect.bench")
 
-ARMS = ("erm", "cerm", "cwerm", "werm")
+ARMS = ("erm", "cerm", "cwerm", "werm", "oracle")
 #: The coreset selector when ``--methods`` is not given (METHODS.md: per-class moderate).
 DEFAULT_METHODS = ("moderate:per_class=true",)
 
@@ -80,6 +85,7 @@ OPTIONS: dict[str, str] = {
     "same_class": "broadcast only from coreset examples of the same label (default true)",
     "lr": "learning rate (default: the per-dataset table)",
     "batch_size": "batch size (default 128)",
+    "width": "channels of the cnn's first conv block, twice that in the second (default 32)",
     **datasets.DATA_OPTIONS,
 }
 
@@ -118,6 +124,7 @@ class Settings:
     same_class: bool
     lr: float | None
     batch_size: int | None
+    width: int | None
 
     @classmethod
     def parse(cls, config: BenchConfig) -> Settings:
@@ -156,13 +163,14 @@ class Settings:
             vnet_lr=vnet_lr, trusted=option_number(o, "trusted", int, 1000, 0), normalize=normalize,
             k=option_number(o, "k", int, 1, 1), same_class=_flag(o, "same_class", True), lr=lr,
             batch_size=option_number(o, "batch_size", int, None, 1),
+            width=option_number(o, "width", int, low=0, above=True),
         )
 
     def recipe(self, data: datasets.BenchData, config: BenchConfig) -> Recipe:
         d = defaults_for(data)
         return Recipe(
             model=config.model or d.model, epochs=config.epochs or d.epochs, lr=self.lr or d.lr,
-            batch_size=self.batch_size or d.batch_size, device=config.device,
+            batch_size=self.batch_size or d.batch_size, width=self.width, device=config.device,
         )
 
 
@@ -216,6 +224,7 @@ class _Seed:
             "protocol": "reweight", "dataset": data.name, "model": self.recipe.model, "epochs": self.recipe.epochs,
             "lr": self.recipe.lr, "batch_size": self.recipe.batch_size, "transform": data.transform,
             "data_seed": data.data_seed, "seed": seed, "trusted": settings.trusted,
+            **({"width": self.recipe.width} if self.recipe.width else {}),
         }
         self._features: tuple[np.ndarray, float] | None = None
         self._coreset: tuple[Subset, float] | None = None
@@ -348,6 +357,13 @@ class _Seed:
         if self.data.noisy is not None:
             metrics["weight_ratio"] = _ratio(result.weights, self.data.noisy, result.meta_rows)
         return metrics, {"meta_train": result.seconds}, {"size": self.data.n}
+
+    def _oracle(self) -> tuple[dict, dict, dict]:
+        noisy = self.data.noisy
+        if noisy is None:
+            raise InputError("the oracle arm needs label noise (--option noise=r); without it, it is erm")
+        full = train_subset(self.data, self.recipe, self.seed, None, (~noisy).astype(np.float64))
+        return {"test_accuracy": full.accuracy}, {"train_full": full.seconds}, {"size": int((~noisy).sum())}
 
 
 def run(config: BenchConfig, store: ResultStore) -> None:
