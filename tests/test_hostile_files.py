@@ -308,10 +308,10 @@ CASES: dict[str, tuple[Callable[[], list[str]], str]] = {
         "lewis_iters must be in [1, 100]"),
     "score: a seed beyond 2**64": (
         lambda: ["score", "--dataset", "four-moons", "--epochs", "1", "--seed", str(2**64), "--out", "s.npz"],
-        "--seed must be in [0, 2**64)"),
+        "--seed must be an integer in [0, 2**64)"),
     "reweight: a seed beyond 2**64": (
         lambda: ["reweight", "--features", "x.npy", "--labels", "y.npy", "--no-trusted", "--seed", str(2**64),
-                 "--out", "w.npy"], "--seed must be in [0, 2**64)"),
+                 "--out", "w.npy"], "--seed must be an integer in [0, 2**64)"),
     "subset: uint64 indices beyond int64": (
         lambda: ["inspect", str(_subset_file(Path("d.npz"), indices=np.array([1, 2**63 + 5], np.uint64),
                                              weights=np.ones(2), metadata={"n": 2**64}))],

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from coreselect.errors import InputError
+
 #: Seeds are below this: torch's generators take no larger (NumPy's take any non-negative integer).
 SEED_LIMIT = 2**64
 
@@ -23,3 +25,9 @@ def is_real(value: Any) -> bool:
     """A Python or NumPy integer or float, not a bool (may be NaN or inf: check finiteness separately)."""
     number = isinstance(value, (int, float, np.integer, np.floating))
     return number and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(name: str, value: Any) -> None:
+    """An :class:`InputError` naming `name` unless `value` is an integer in ``[0, SEED_LIMIT)``."""
+    if not (is_integer(value) and 0 <= value < SEED_LIMIT):
+        raise InputError(f"{name} must be an integer in [0, 2**64), got {value!r}")

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from coreselect.checks import SEED_LIMIT
+from coreselect.checks import check_seed
 from coreselect.cli.common import check_output_path, nonempty_path
 from coreselect.errors import InputError
 from coreselect.files import atomic_write, same_file
@@ -57,8 +57,7 @@ def _check_args(args: argparse.Namespace) -> None:
     for name in ("epochs", "k"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if not 0 <= args.seed < SEED_LIMIT:
-        raise InputError(f"--seed must be in [0, 2**64), got {args.seed}")
+    check_seed("--seed", args.seed)
 
 
 def run(args: argparse.Namespace) -> int:

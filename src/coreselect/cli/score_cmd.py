@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coreselect.checks import SEED_LIMIT
+from coreselect.checks import check_seed
 from coreselect.cli.common import check_output_path, nonempty_path, parse_assignments
 from coreselect.errors import InputError
 
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise InputError(f"score has no option {', '.join(unknown)}; options: {', '.join(OPTIONS)}")
-    if not 0 <= args.seed < SEED_LIMIT:
-        raise InputError(f"--seed must be in [0, 2**64), got {args.seed}")
+    check_seed("--seed", args.seed)
     if args.epochs is not None and args.epochs < 1:
         raise InputError(f"--epochs must be >= 1, got {args.epochs}")
     check_dataset_name(args.dataset)

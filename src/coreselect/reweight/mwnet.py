@@ -39,7 +39,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from coreselect.checks import SEED_LIMIT, is_integer
+from coreselect.checks import check_seed
 from coreselect.errors import InputError
 from coreselect.reweight import NORMALIZE
 from coreselect.reweight.broadcast import row_indices
@@ -174,8 +174,7 @@ class MetaConfig:
             raise InputError(f"MetaConfig.normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}")
         if not 0 < self.meta_fraction < 1:
             raise InputError(f"MetaConfig.meta_fraction must be in (0, 1), got {self.meta_fraction!r}")
-        if not (is_integer(self.seed) and 0 <= self.seed < SEED_LIMIT):
-            raise InputError(f"MetaConfig.seed must be an integer in [0, 2**64), got {self.seed!r}")
+        check_seed("MetaConfig.seed", self.seed)
         resolve_device(self.device)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from coreselect import threads
-from coreselect.checks import SEED_LIMIT, is_integer
+from coreselect.checks import check_seed
 from coreselect.errors import InputError
 from coreselect.progress import Progress
 from coreselect.signals import DynamicsRecorder
@@ -78,8 +78,7 @@ class TrainConfig:
             raise InputError(f"TrainConfig.threads must be a positive integer or None, got {self.threads!r}")
         if not (self.momentum >= 0 and self.weight_decay >= 0):
             raise InputError("TrainConfig.momentum and weight_decay must be >= 0")
-        if not (is_integer(self.seed) and 0 <= self.seed < SEED_LIMIT):
-            raise InputError(f"TrainConfig.seed must be an integer in [0, 2**64), got {self.seed!r}")
+        check_seed("TrainConfig.seed", self.seed)
 
     @property
     def learning_rate(self) -> float:
