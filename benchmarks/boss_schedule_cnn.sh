@@ -11,7 +11,7 @@
 # none does, alpha = 0 is the default.
 #
 #   benchmarks/boss_schedule_cnn.sh            (resumable; one torch thread; run alone on the machine)
-#   GRID=boss:alpha=0:cutoff=0.1,... benchmarks/boss_schedule_cnn.sh   (only these settings)
+#   GRID=boss:alpha=0:cutoff=0.1,... FRACTIONS=0.01,0.1,0.3 benchmarks/boss_schedule_cnn.sh   (only these)
 #
 # 19 methods x 5 fractions x 3 seeds x 2 datasets: about 570 subset trainings, each a full training under
 # the steps budget (about 65 s on one CPU core; DEVICE=cuda runs them on a GPU).
@@ -37,6 +37,6 @@ for DATASET in fashion-mnist mnist; do
   echo "$(date -u +%FT%TZ) $DATASET BOSS grid start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
   coreselect bench --dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 \
     --no-report --option width=16 --option train_size=5000 --out "$ROOT/$DATASET" \
-    --methods "$GRID" --fractions 0.01,0.05,0.1,0.2,0.3
+    --methods "$GRID" --fractions "${FRACTIONS:-0.01,0.05,0.1,0.2,0.3}"
   echo "$(date -u +%FT%TZ) $DATASET BOSS grid end, load $(cut -d' ' -f1 /proc/loadavg)"
 done
