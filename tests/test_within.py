@@ -98,8 +98,10 @@ def test_bench_dedup_option_selects_among_the_rows_semdedup_kept(tmp_path):
         return BenchConfig(dataset="digits", protocol="oneshot", out=tmp_path, methods=("uniform",),
                            fractions=(0.1,), seeds=1, epochs=1, device="cpu", options={"proxy_epochs": "1", **options})
 
+    run_bench(config())
     run_bench(config(dedup="0.5"))
-    records = {r["key"]["method"]: r for r in ResultStore(tmp_path).records()}
+    assert len(list((tmp_path / "cache").glob("proxy-*"))) == 1  # the proxy does not depend on dedup
+    records = {r["key"]["method"]: r for r in ResultStore(tmp_path).records() if "dedup" in r["key"]}
     uniform = records["uniform"]
     assert uniform["key"]["dedup"] == 0.5 and records["full"]["key"]["dedup"] == 0.5
     n = records["full"]["size"]

@@ -222,7 +222,7 @@ class _Seed:
         if self._proxy is None:
             from coreselect.train import resolve_device
 
-            fields = {k: v for k, v in self.common.items() if k not in ("subset_budget", "protocol")}
+            fields = {k: v for k, v in self.common.items() if k not in ("subset_budget", "protocol", "dedup")}
             fields.update(proxy=asdict(self.proxy_recipe), el2n_epochs=self.settings.el2n_epochs,
                           feature_epoch=self.settings.feature_epoch, device=resolve_device(self.recipe.device).type,
                           signals=SIGNALS)
