@@ -8,7 +8,7 @@ import pytest
 
 import coreselect
 from coreselect.cli.main import main
-from coreselect.errors import InputError
+from coreselect.errors import InputError, UnusedInputWarning
 from coreselect.subset import Subset
 
 
@@ -110,3 +110,18 @@ def test_bench_dedup_option_selects_among_the_rows_semdedup_kept(tmp_path):
     for bad in ("1", "0", "-0.5"):
         with pytest.raises(InputError, match="dedup"):
             run_bench(config(dedup=bad))
+
+
+def test_unused_input_warning_points_at_the_callers_line(data):
+    x, y = data
+    with pytest.warns(UnusedInputWarning) as record:
+        coreselect.select("kcenter", features=x, labels=y, fraction=0.1)
+    assert record[0].filename == __file__
+
+
+def test_unused_input_warning_points_at_the_callers_line_on_dask_too(data):
+    da = pytest.importorskip("dask.array")
+    x, y = data
+    with pytest.warns(UnusedInputWarning) as record:
+        coreselect.select("kcenter", features=da.from_array(x, chunks=200), labels=y, fraction=0.1)
+    assert record[0].filename == __file__

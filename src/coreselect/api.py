@@ -50,15 +50,16 @@ def unused_inputs(method: Any, pool: Pool, budget: Budget) -> list[str]:
     return unused
 
 
-def warn_unused(method: Any, pool: Pool, budget: Budget) -> None:
-    """One :class:`UnusedInputWarning` naming every input `method` ignores, and why it may matter."""
+def warn_unused(method: Any, pool: Pool, budget: Budget, stacklevel: int = 3) -> None:
+    """One :class:`UnusedInputWarning` naming every input `method` ignores, and why it may matter; it
+    points at the line `stacklevel` − 1 frames above the caller (default: the caller's caller)."""
     unused = unused_inputs(method, pool, budget)
     if unused:
         switch = next((k for k in ("per_class", "stratified") if k in registry.parameters(type(method))), None)
         per_class = {"labels", "the allocation"} & set(unused)
         hint = f"; pass {switch}=True to select class by class" if per_class and switch else ""
         warnings.warn(f"method {method.name!r} does not use {', '.join(unused)}: ignored{hint}",
-                      UnusedInputWarning, stacklevel=3)
+                      UnusedInputWarning, stacklevel=stacklevel)
 
 
 def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
@@ -165,7 +166,7 @@ def select_in_pool(method: Any, pool: Pool, budget: Budget, seed: int | None, wi
     with `within`, among those rows only (:func:`run_within`)."""
     rows = None if within is None else candidate_rows(within, pool.n)  # bad `within`: an error before any work
     check_inputs(method, pool)
-    warn_unused(method, pool, budget)
+    warn_unused(method, pool, budget, stacklevel=4)  # the line that called select
     return run(method, pool, budget, seed) if rows is None else run_within(method, pool, budget, seed, rows)
 
 
