@@ -17,8 +17,7 @@
 # the steps budget (about 65 s on one CPU core; DEVICE=cuda runs them on a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
-ROOT=${OUT:-bench-out/oneshot-cnn}
+source benchmarks/oneshot_cnn_protocol.sh
 mkdir -p "$ROOT"
 if [ -z "${GRID:-}" ]; then
   GRID=uniform,facility-location
@@ -32,11 +31,9 @@ if [ -z "${GRID:-}" ]; then
   done
   GRID+=",boss:alpha=1:peak=0.8:cutoff=0.1:importance_on=gain,boss:alpha=1:peak=0.8:cutoff=0.1:similarity=global"
 fi
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
-  echo "$(date -u +%FT%TZ) $DATASET BOSS grid start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
-  coreselect bench --dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 \
-    --no-report --option width=16 --option train_size=5000 --out "$ROOT/$DATASET" \
-    --methods "$GRID" --fractions "${FRACTIONS:-0.01,0.05,0.1,0.2,0.3}"
-  echo "$(date -u +%FT%TZ) $DATASET BOSS grid end, load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "$(date -u +%FT%TZ) $DATASET BOSS grid start, commit $COMMIT, load $(load)"
+  oneshot_args "$DATASET"
+  coreselect bench "${ARGS[@]}" --methods "$GRID" --fractions "${FRACTIONS:-0.01,0.05,0.1,0.2,0.3}"
+  echo "$(date -u +%FT%TZ) $DATASET BOSS grid end, load $(load)"
 done

@@ -9,10 +9,8 @@
 #   benchmarks/dedup_then_select_cnn.sh     (resumable; one torch thread; run alone on the machine; ~10 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
-ROOT=${OUT:-bench-out/oneshot-cnn}
-echo "$(date -u +%FT%TZ) dedup start, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), load $(cut -d' ' -f1 /proc/loadavg)"
-coreselect bench --dataset fashion-mnist --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 \
-  --no-report --option width=16 --option train_size=5000 --option dedup=0.5 --out "$ROOT/fashion-mnist" \
-  --methods uniform,boss,facility-location --fractions 0.1
-echo "$(date -u +%FT%TZ) dedup end, load $(cut -d' ' -f1 /proc/loadavg)"
+source benchmarks/oneshot_cnn_protocol.sh
+echo "$(date -u +%FT%TZ) dedup start, commit $COMMIT, load $(load)"
+oneshot_args fashion-mnist
+coreselect bench "${ARGS[@]}" --option dedup=0.5 --methods uniform,boss,facility-location --fractions 0.1
+echo "$(date -u +%FT%TZ) dedup end, load $(load)"

@@ -15,8 +15,7 @@
 # group, so an interrupted run leaves complete rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
-ROOT=${OUT:-bench-out/oneshot-cnn}
+source benchmarks/oneshot_cnn_protocol.sh
 mkdir -p "$ROOT"
 GROUPS_DEFAULT=(
   uniform,moderate,prune:signal=el2n,prune:signal=aum,prune:signal=forgetting,herding,kcenter
@@ -24,14 +23,12 @@ GROUPS_DEFAULT=(
   craig,gradmatch,coreset,leverage
 )
 [ $# -gt 0 ] && METHOD_GROUPS=("$@") || METHOD_GROUPS=("${GROUPS_DEFAULT[@]}")
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 for DATASET in fashion-mnist mnist; do
-  ARGS=(--dataset "$DATASET" --protocol oneshot --model cnn --epochs 10 --device "${DEVICE:-cpu}" --seeds 3 --no-report
-        --option width=16 --option train_size=5000 --out "$ROOT/$DATASET")
+  oneshot_args "$DATASET"
   for METHODS in "${METHOD_GROUPS[@]}"; do
-    echo "$(date -u +%FT%TZ) $DATASET $METHODS start, commit $COMMIT, load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "$(date -u +%FT%TZ) $DATASET $METHODS start, commit $COMMIT, load $(load)"
     coreselect bench "${ARGS[@]}" --methods "$METHODS" --fractions 0.01,0.05,0.1,0.2,0.3
     coreselect bench "${ARGS[@]}" --methods "$METHODS" --fractions 0.01,0.1 --option subset_budget=epochs
-    echo "$(date -u +%FT%TZ) $DATASET $METHODS end, load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "$(date -u +%FT%TZ) $DATASET $METHODS end, load $(load)"
   done
 done
