@@ -42,6 +42,24 @@ def test_nearest_decides_near_ties_in_float64_whatever_the_threads():
     assert idx.tolist() == [0, 0, 0] and dist.tolist() == [1.0, 26.0, 1.0]
 
 
+def test_exact_settling_is_the_same_in_blocks_of_rows_and_of_centers(monkeypatch):
+    """Near-ties are decided on float64 distances computed block by block into reused buffers: with
+    blocks smaller than one row's distances to all centers (split over the centers) and blocks holding
+    several rows, the winner and the distance are those of the unblocked brute force, ties included."""
+    from coreselect.geometry import neighbors
+
+    rng = np.random.default_rng(5)
+    x = rng.random((3000, 64), dtype=np.float32)
+    c = x[:300].copy()
+    c[150] = c[7]  # an exact tie between two centers: the lower index wins
+    brute = _brute(x, c)
+    for values in (64 * 16 + 5, 64 * 300 * 3, 2**18):  # part of the centers per row; 3 rows; the default
+        monkeypatch.setattr(neighbors, "_EXACT_BLOCK_VALUES", values)
+        assert np.array_equal(neighbors._exact_argmin(x, c.astype(np.float64)), brute.argmin(1))
+        idx, dist = nearest(x, c)
+        assert np.array_equal(idx, brute.argmin(1)) and np.array_equal(dist, brute.min(1))
+
+
 def test_nearest_and_snap():
     rng = np.random.default_rng(1)
     x, c = rng.normal(size=(500, 8)).astype(np.float32), rng.normal(size=(20, 8)).astype(np.float32)
@@ -62,7 +80,7 @@ def test_knn_exact_and_ivf_recall():
     rng = np.random.default_rng(2)
     centers = rng.normal(scale=5, size=(20, 16))
     x = (centers[rng.integers(0, 20, 6000)] + rng.normal(size=(6000, 16))).astype(np.float32)
-    vals, idx = knn(x[:300], 5)
+    _vals, idx = knn(x[:300], 5)
     assert (idx[:, 0] == np.arange(300)).all()  # self first
     brute = _brute(x[:300], x[:300])
     assert (np.sort(idx, 1) == np.sort(np.argsort(brute, 1)[:, :5], 1)).all()

@@ -27,21 +27,38 @@ def _flat(d: int, metric: Metric):
     return faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
 
 
-#: Values per float64 temporary when distances are re-measured exactly (2 MB: it stays in cache).
+#: Values per float64 buffer when distances are re-measured exactly (2 MB: it stays in cache). The buffer is
+#: allocated once per call and reused block after block: a fresh temporary per block would be a fresh
+#: ``mmap`` wherever glibc's dynamic mmap threshold is off, as in Dask workers (they set
+#: ``MALLOC_TRIM_THRESHOLD_``), which made the exact settling of near-ties about 9× slower there.
 _EXACT_BLOCK_VALUES = 2**18
 
 
-def _sq_diff(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``Σ_j (x_ij − c_ij)²`` per row, in float64 and without BLAS: the same bits on any machine."""
-    diff = x.astype(np.float64) - c
-    return (diff * diff).sum(axis=-1)
+def _sq_diff(x: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``Σ_j (x_ij − c_ij)²`` over the last axis, in float64 and without BLAS: the same bits on any machine.
+    `out`: a float64 buffer of the broadcast shape of `x` and `c`, overwritten."""
+    diff = np.subtract(x, c, out=out, dtype=np.float64)
+    np.multiply(diff, diff, out=diff)
+    return diff.sum(axis=-1)
 
 
 def _exact_argmin(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """The nearest center of every row by exact float64 distances (ties: the lowest index)."""
-    step = max(1, _EXACT_BLOCK_VALUES // max(1, centers.size))
-    out = [np.argmin(_sq_diff(x[i:i + step, None, :], centers[None]), axis=1) for i in range(0, len(x), step)]
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+    """The nearest center of every row by exact float64 distances (ties: the lowest index), in blocks of
+    rows and centers of at most :data:`_EXACT_BLOCK_VALUES` values."""
+    n, (k, d) = len(x), centers.shape
+    center_step = max(1, min(k, _EXACT_BLOCK_VALUES // max(1, d)))
+    row_step = max(1, _EXACT_BLOCK_VALUES // (center_step * max(1, d)))
+    buffer = np.empty(row_step * center_step * d)
+    d2 = np.empty((min(row_step, n), k))
+    labels = np.empty(n, dtype=np.int64)
+    for i in range(0, n, row_step):
+        rows = x[i:i + row_step, None, :]
+        for j in range(0, k, center_step):
+            block = centers[None, j:j + center_step]
+            shape = (rows.shape[0], block.shape[1], d)
+            d2[:shape[0], j:j + shape[1]] = _sq_diff(rows, block, buffer[:np.prod(shape)].reshape(shape))
+        labels[i:i + rows.shape[0]] = np.argmin(d2[:rows.shape[0]], axis=1)
+    return labels
 
 
 def nearest(x: np.ndarray, centers: np.ndarray, backend: Backend = NUMPY) -> tuple[np.ndarray, np.ndarray]:
@@ -96,12 +113,16 @@ def settle(x: np.ndarray, centers: np.ndarray, dist32: np.ndarray, cand: np.ndar
 
 def measure(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``‖x_i − centers[labels_i]‖²`` in float64, without BLAS (the same bits on any machine)."""
+    n, d = x.shape
     c64 = centers.astype(np.float64)
-    d2 = np.empty(x.shape[0])
-    step = max(1, _EXACT_BLOCK_VALUES // max(1, x.shape[1]))
-    for start in range(0, x.shape[0], step):
+    d2 = np.empty(n)
+    step = max(1, _EXACT_BLOCK_VALUES // max(1, d))
+    buffer = np.empty(min(step, n) * d)
+    for start in range(0, n, step):
         rows = slice(start, start + step)
-        d2[rows] = _sq_diff(x[rows], c64[labels[rows]])
+        assigned = np.take(c64, labels[rows], axis=0, mode="clip",  # valid indices; "raise" would copy
+                            out=buffer[:len(labels[rows]) * d].reshape(-1, d))
+        d2[rows] = _sq_diff(x[rows], assigned, assigned)
     return d2
 
 
