@@ -24,12 +24,9 @@
 # ablations of those defaults are not run here; add e.g. `--option arms=cwerm --option meta_epochs=100`
 # to a condition's command for one.
 #
-# Estimated time on one unloaded core: SmallCNN width 16 trains about 1,000 images/s; a
-# Meta-Weight-Net step costs about 5.4 ERM steps (measured on 3,000 images); every arm also evaluates
-# the 10,000 test images (about 5 s). Per seed: ERM ≈ 105 s; feature model ≈ 13 s per coreset; C-ERM
-# ≈ 55 s; CW-ERM ≈ 155 s (≈ 50 s meta-training, 100 s weighted training); W-ERM ≈ 545 s; oracle
-# ≈ 105 s. Per condition (3 seeds, both coresets): ≈ 60 min with noise, ≈ 55 min clean or long-tailed;
-# in total ≈ 3.8 h.
+# Time on one unloaded core (measured under 40% symmetric noise, 3 seeds): ERM ≈ 135 s per seed; C-ERM ≈
+# 85 s; CW-ERM ≈ 200 s (≈ 70 s meta-training); W-ERM ≈ 620 s; the oracle ≈ 135 s. Per condition (3 seeds,
+# both coresets): ≈ 75 min; in total ≈ 5 h.
 #
 #   benchmarks/reweight_fashion.sh [CONDITION ...]   (clean symmetric uniform-mix imbalance; default all)
 #
