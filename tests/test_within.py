@@ -125,3 +125,8 @@ def test_unused_input_warning_points_at_the_callers_line_on_dask_too(data):
     with pytest.warns(UnusedInputWarning) as record:
         coreselect.select("kcenter", features=da.from_array(x, chunks=200), labels=y, fraction=0.1)
     assert record[0].filename == __file__
+    from coreselect.distributed import select as select_on_chunks  # the same runner, called directly
+
+    with pytest.warns(UnusedInputWarning) as record:
+        select_on_chunks("kcenter", features=da.from_array(x, chunks=200), labels=y, fraction=0.1)
+    assert record[0].filename == __file__

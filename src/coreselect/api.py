@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,16 +52,29 @@ def unused_inputs(method: Any, pool: Pool, budget: Budget) -> list[str]:
     return unused
 
 
-def warn_unused(method: Any, pool: Pool, budget: Budget, stacklevel: int = 3) -> None:
+#: The package's own source folder: a warning points at the first frame outside it.
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by this function's caller point at the first line
+    outside coreselect (the user's call, however deep the entry point that reached it)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_unused(method: Any, pool: Pool, budget: Budget) -> None:
     """One :class:`UnusedInputWarning` naming every input `method` ignores, and why it may matter; it
-    points at the line `stacklevel` − 1 frames above the caller (default: the caller's caller)."""
+    points at the user's line that called coreselect."""
     unused = unused_inputs(method, pool, budget)
     if unused:
         switch = next((k for k in ("per_class", "stratified") if k in registry.parameters(type(method))), None)
         per_class = {"labels", "the allocation"} & set(unused)
         hint = f"; pass {switch}=True to select class by class" if per_class and switch else ""
         warnings.warn(f"method {method.name!r} does not use {', '.join(unused)}: ignored{hint}",
-                      UnusedInputWarning, stacklevel=stacklevel)
+                      UnusedInputWarning, stacklevel=_user_stacklevel())
 
 
 def run(method: Any, pool: Pool, budget: Budget, seed: int | None,
@@ -166,7 +181,7 @@ def select_in_pool(method: Any, pool: Pool, budget: Budget, seed: int | None, wi
     with `within`, among those rows only (:func:`run_within`)."""
     rows = None if within is None else candidate_rows(within, pool.n)  # bad `within`: an error before any work
     check_inputs(method, pool)
-    warn_unused(method, pool, budget, stacklevel=4)  # the line that called select
+    warn_unused(method, pool, budget)
     return run(method, pool, budget, seed) if rows is None else run_within(method, pool, budget, seed, rows)
 
 

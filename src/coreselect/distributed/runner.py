@@ -81,7 +81,7 @@ def select(
     budget = api.budget_for(impl, n, fraction, size, allocation)
     runner = RUNNERS[impl.name]
     api.check_inputs(impl, pool)
-    api.warn_unused(impl, pool, budget, stacklevel=4)  # the line that called coreselect.select
+    api.warn_unused(impl, pool, budget)
 
     def run(p: Pool, b: Budget, rng: np.random.Generator) -> Subset:
         shift = scale_shift(*inputs.check_values(feats), impl.name, impl.scale)
