@@ -46,15 +46,19 @@ def cluster_order(u: np.ndarray, rows: np.ndarray, center: np.ndarray, keep: str
 def max_earlier_similarity(x: np.ndarray, block_values: int = BLOCK_VALUES) -> np.ndarray:
     """``M_j = max_{i<j} cos(x_i, x_j)`` for unit rows `x` in resolution order (``-inf`` for the first):
     the official code's maximum over the upper triangle of the cluster's similarity matrix. Computed
-    in column blocks of at most `block_values` similarities, so a cluster never needs its c × c matrix.
-    Time O(c²·d / 2), memory O(block_values)."""
+    in column blocks of at most `block_values` similarities, into one buffer reused block after block
+    (a fresh block each time would be a fresh ``mmap`` in Dask workers: see
+    :data:`coreselect.geometry.neighbors._EXACT_BLOCK_VALUES`), so a cluster never needs its c × c
+    matrix. Time O(c²·d / 2), memory O(block_values)."""
     c = x.shape[0]
     out = np.full(c, -np.inf)
     step = max(1, block_values // max(1, c))
+    buffer = np.empty(min(c, step) * c, dtype=np.result_type(x.dtype, np.float32))
+    not_earlier = np.tri(min(c, step), dtype=bool)  # row i' ≥ column j' inside the diagonal block
     for a in range(0, c, step):
         b = min(c, a + step)
-        sim = x[:b] @ x[a:b].T  # rows: every member up to the block's end; columns: the block
-        sim[np.arange(b)[:, None] >= np.arange(a, b)[None, :]] = -np.inf  # only i < j counts
+        sim = np.matmul(x[:b], x[a:b].T, out=buffer[:b * (b - a)].reshape(b, b - a))  # rows: members up to b
+        sim[a:b][not_earlier[:b - a, :b - a]] = -np.inf  # only i < j counts
         out[a:b] = sim.max(axis=0) if b > 1 else -np.inf
     return out
 
