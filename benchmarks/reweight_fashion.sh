@@ -20,15 +20,19 @@
 # meta set, so CW-ERM reweights about 450 rows against W-ERM's 9,000. Under the long tail the coreset
 # is split equally over the classes (`allocation=balanced`, 50 per class; the tail class has about 70
 # rows). Protocol defaults kept: 1 feature-model epoch, 100 C-ERM epochs on the coreset, 20
-# Meta-Weight-Net epochs on it, batch-sum weight normalisation, same-class broadcast with k = 1. The
-# ablations of those defaults are not run here; add e.g. `--option arms=cwerm --option meta_epochs=100`
-# to a condition's command for one.
+# Meta-Weight-Net epochs on it, batch-sum weight normalisation, same-class broadcast with k = 1.
+#
+# `sweep` (not in the default list) checks those defaults together: the CW-ERM arm under 40% symmetric
+# noise with the uniform coreset (the one that holds noise to learn from), normalisation (batch, none)
+# × meta epochs (20, 100), and label-agnostic broadcast at the defaults; its records join the
+# symmetric condition's (the default cell is already there and is not rerun). About 70 min.
 #
 # Time on one unloaded core (measured under 40% symmetric noise, 3 seeds): ERM ≈ 135 s per seed; C-ERM ≈
 # 85 s; CW-ERM ≈ 200 s (≈ 70 s meta-training); W-ERM ≈ 620 s; the oracle ≈ 135 s. Per condition (3 seeds,
 # both coresets): ≈ 75 min; in total ≈ 5 h.
 #
-#   benchmarks/reweight_fashion.sh [CONDITION ...]   (clean symmetric uniform-mix imbalance; default all)
+#   benchmarks/reweight_fashion.sh [CONDITION ...]   (clean symmetric uniform-mix imbalance sweep; default
+#                                                    all but sweep)
 #
 # Environment: OUT (default bench-out/reweight-fashion-mnist), SEEDS (3), TRAIN_SIZE (10000), EPOCHS
 # (10); smaller values for a quick check of the commands. One torch thread (CORESELECT_NUM_THREADS=1,
@@ -42,7 +46,7 @@ export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
 ALL=(clean symmetric uniform-mix imbalance)
 [ $# -gt 0 ] && CONDITIONS=("$@") || CONDITIONS=("${ALL[@]}")
 for name in "${CONDITIONS[@]}"; do
-  [[ " ${ALL[*]} " == *" $name "* ]] || { echo "unknown condition $name; choose among ${ALL[*]}" >&2; exit 2; }
+  [[ " ${ALL[*]} sweep " == *" $name "* ]] || { echo "unknown condition $name; choose among ${ALL[*]} sweep" >&2; exit 2; }
 done
 OUT=${OUT:-bench-out/reweight-fashion-mnist}
 SEEDS=${SEEDS:-3}
@@ -76,6 +80,16 @@ for name in "${CONDITIONS[@]}"; do
     symmetric) run_condition symmetric --option noise=0.4 ;;
     uniform-mix) run_condition uniform-mix --option noise=0.4 --option noise_kind=uniform_mix ;;
     imbalance) run_condition imbalance --option imbalance=50 --option allocation=balanced ;;
+    sweep)
+      stamp "sweep start"
+      SWEEP=("${COMMON[@]}" --methods uniform:stratified=true --option arms=cwerm --option noise=0.4 --out "$OUT/symmetric")
+      for NORMALIZE in batch none; do
+        for META_EPOCHS in 20 100; do
+          coreselect bench "${SWEEP[@]}" --option normalize=$NORMALIZE --option meta_epochs=$META_EPOCHS
+        done
+      done
+      coreselect bench "${SWEEP[@]}" --option same_class=false
+      stamp "sweep end" ;;
   esac
 done
 
