@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 import warnings
@@ -52,8 +53,9 @@ def unused_inputs(method: Any, pool: Pool, budget: Budget) -> list[str]:
     return unused
 
 
-#: The package's own source folder: a warning points at the first frame outside it.
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+#: The package's own source folder (with its separator, so a sibling folder whose name merely starts
+#: the same is outside it): a warning points at the first frame outside it.
+_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
 def _user_stacklevel() -> int:

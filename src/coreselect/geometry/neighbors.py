@@ -120,8 +120,9 @@ def measure(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarra
     buffer = np.empty(min(step, n) * d)
     for start in range(0, n, step):
         rows = slice(start, start + step)
-        assigned = np.take(c64, labels[rows], axis=0, mode="clip",  # valid indices; "raise" would copy
-                            out=buffer[:len(labels[rows]) * d].reshape(-1, d))
+        block = labels[rows]
+        assigned = np.take(c64, block, axis=0, mode="clip",  # valid indices; "raise" would copy
+                            out=buffer[:block.size * d].reshape(-1, d))
         d2[rows] = _sq_diff(x[rows], assigned, assigned)
     return d2
 

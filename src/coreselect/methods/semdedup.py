@@ -53,7 +53,7 @@ def max_earlier_similarity(x: np.ndarray, block_values: int = BLOCK_VALUES) -> n
     c = x.shape[0]
     out = np.full(c, -np.inf)
     step = max(1, block_values // max(1, c))
-    buffer = np.empty(min(c, step) * c, dtype=np.result_type(x.dtype, np.float32))
+    buffer = np.empty(min(c, step) * c, dtype=x.dtype)
     not_earlier = np.tri(min(c, step), dtype=bool)  # row i' ≥ column j' inside the diagonal block
     for a in range(0, c, step):
         b = min(c, a + step)
