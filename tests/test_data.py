@@ -311,6 +311,14 @@ def test_npz_dataset(tmp_path):
     np.savez(tmp_path / "img.npz", x=rng.integers(0, 256, (20, 4, 4), dtype=np.uint8), y=np.arange(20) % 2)
     img = load_dataset(str(tmp_path / "img.npz"))
     assert img.image_shape == (1, 4, 4) and img.x_train.shape[1] == 16 and img.x_train.max() <= 1.0
+    rgb_first = rng.integers(0, 256, (20, 3, 5, 5), dtype=np.uint8)
+    np.savez(tmp_path / "rgb_last.npz", x=np.moveaxis(rgb_first, 1, 3), y=np.arange(20) % 2,
+             x_test=np.moveaxis(rgb_first[:4], 1, 3), y_test=np.arange(4) % 2)
+    np.savez(tmp_path / "rgb_first.npz", x=rgb_first, y=np.arange(20) % 2, x_test=rgb_first[:4], y_test=np.arange(4) % 2)
+    last, first = load_dataset(str(tmp_path / "rgb_last.npz")), load_dataset(str(tmp_path / "rgb_first.npz"))
+    assert last.image_shape == first.image_shape == (3, 5, 5)
+    np.testing.assert_array_equal(last.x_train, first.x_train)
+    np.testing.assert_array_equal(last.x_test, first.x_test)
     np.savez(tmp_path / "nox.npz", features=x, y=y)
     with pytest.raises(InputError, match="'x' and 'y'"):
         load_dataset(str(tmp_path / "nox.npz"))

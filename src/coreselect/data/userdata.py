@@ -14,10 +14,24 @@ from coreselect.errors import InputError
 _SPARSE_KEYS = {"data", "indices", "indptr", "format", "shape"}
 
 
+_CHANNEL_COUNTS = (1, 3, 4)
+
+
+def is_channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether 4-D images of this shape are ``(n, h, w, c)`` rather than ``(n, c, h, w)``.
+
+    Channels-last is how Keras, TensorFlow Datasets and most image libraries store RGB arrays (CIFAR-10
+    as ``(50000, 32, 32, 3)``); PyTorch stores channels first. The last axis is read as channels when it
+    holds 1, 3 or 4 values and the second axis does not; ``(n, 3, 3, 3)`` stays channels-first.
+    """
+    return len(shape) == 4 and shape[3] in _CHANNEL_COUNTS and shape[1] not in _CHANNEL_COUNTS
+
+
 def as_features(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
     """Rows flattened to 2-D float32, plus the per-row image shape (channels-first) for 3-D/4-D input.
 
-    uint8 images (3-D or 4-D) are scaled to [0, 1].
+    4-D images may be channels-first or channels-last (see `is_channels_last`); channels-last rows are
+    flattened in channels-first order. uint8 images (3-D or 4-D) are scaled to [0, 1].
     """
     if x.dtype.kind not in "biuf":
         raise InputError(f"{what} must be numeric, got dtype {x.dtype}")
@@ -27,6 +41,8 @@ def as_features(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...] |
     if x.ndim == 3:
         image_shape = (1, *x.shape[1:])
     elif x.ndim == 4:
+        if is_channels_last(x.shape):
+            x = np.moveaxis(x, 3, 1)
         image_shape = tuple(x.shape[1:])
     elif x.ndim > 4:
         raise InputError(f"{what} has {x.ndim} dimensions; expected (n, d) or images (n, [c,] h, w)")
