@@ -65,6 +65,14 @@ def defaults_for(data: BenchData) -> Defaults:
     return Defaults("cnn" if square else "mlp", 10)
 
 
+#: The `Recipe` settings every training protocol takes as ``--option`` (each parses them into its recipe).
+RECIPE_OPTIONS: dict[str, str] = {
+    "lr": "learning rate (default: the per-dataset table)",
+    "batch_size": "batch size (default 128)",
+    "width": "channels of the cnn's first conv block, twice that in the second (default 32)",
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How one model is trained: architecture (`width`: the cnn's channels, None for its default),

@@ -43,7 +43,7 @@ from coreselect import threads
 from coreselect.bench import datasets
 from coreselect.bench.config import BenchConfig, option_number
 from coreselect.bench.protocols.oneshot import embed, embedding_kind
-from coreselect.bench.proxy import Recipe, defaults_for
+from coreselect.bench.proxy import RECIPE_OPTIONS, Recipe, defaults_for
 from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore, run_key
 from coreselect.errors import InputError
@@ -59,9 +59,7 @@ OPTIONS: dict[str, str] = {
     "prune_ratio": "InfoBatch's r: share of below-mean-loss examples pruned per epoch (default 0.5)",
     "delta": "InfoBatch's δ: share of final full-data epochs (default 0.125)",
     "every": "reselect every R epochs (default max(1, round(epochs / 15)))",
-    "lr": "learning rate (default: the per-dataset table)",
-    "batch_size": "batch size (default 128)",
-    "width": "channels of the cnn's first conv block (default 32)",
+    **RECIPE_OPTIONS,
     **datasets.DATA_OPTIONS,
 }
 

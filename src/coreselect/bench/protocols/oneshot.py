@@ -57,6 +57,7 @@ from coreselect import api
 from coreselect.bench import datasets
 from coreselect.bench.config import BenchConfig, option_number
 from coreselect.bench.proxy import (
+    RECIPE_OPTIONS,
     SIGNALS,
     ProxyRun,
     Recipe,
@@ -75,10 +76,7 @@ from coreselect.subset import Subset
 log = logging.getLogger("coreselect.bench")
 
 OPTIONS: dict[str, str] = {
-    "lr": "learning rate (default: the per-dataset table)",
-    "batch_size": "training batch size (default 128)",
     "augment": "random crop + flip for image models (true/false, default false)",
-    "width": "channels of the cnn's first conv block, twice that in the second (default 32)",
     "proxy_epochs": "epochs of the signal proxy (default: max(10, --epochs))",
     "el2n_epochs": "epochs EL2N averages over (default: min(10, proxy epochs))",
     "feature_epoch": "proxy epoch whose features and logits the methods see (default: min(10, proxy epochs))",
@@ -86,6 +84,7 @@ OPTIONS: dict[str, str] = {
     "subset_epochs": "a fixed number of subset-training epochs instead of subset_budget",
     "dedup": "SemDeDup first (defaults, the proxy's features) keeps this fraction of the training set; every "
              "method then selects among the rows it kept",
+    **RECIPE_OPTIONS,
     **datasets.DATA_OPTIONS,
 }
 

@@ -55,7 +55,7 @@ import numpy as np
 from coreselect import api
 from coreselect.bench import datasets
 from coreselect.bench.config import BenchConfig, option_number
-from coreselect.bench.proxy import Recipe, defaults_for, train_subset, write_npz
+from coreselect.bench.proxy import RECIPE_OPTIONS, Recipe, defaults_for, train_subset, write_npz
 from coreselect.bench.specs import MethodSpec, parse_methods
 from coreselect.bench.store import ResultStore
 from coreselect.budget import ALLOCATIONS, Budget
@@ -83,9 +83,7 @@ OPTIONS: dict[str, str] = {
     "vnet_lr": "Adam learning rate of the weight net (default 1e-3)",
     "k": "broadcast neighbours (default 1)",
     "same_class": "broadcast only from coreset examples of the same label (default true)",
-    "lr": "learning rate (default: the per-dataset table)",
-    "batch_size": "batch size (default 128)",
-    "width": "channels of the cnn's first conv block, twice that in the second (default 32)",
+    **RECIPE_OPTIONS,
     **datasets.DATA_OPTIONS,
 }
 
