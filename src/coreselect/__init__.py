@@ -14,7 +14,7 @@ from coreselect.registry import register
 from coreselect.subset import Subset
 
 __version__ = "0.1.0"
-__all__ = ["select", "tune", "Budget", "CoresetSampler", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register"]
+__all__ = ["Budget", "CoresetSampler", "InputError", "Oracle", "Pool", "Subset", "available_methods", "register", "select", "tune"]
 
 
 def __getattr__(name: str):

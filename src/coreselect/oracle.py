@@ -11,7 +11,6 @@ from coreselect.checks import is_integer
 from coreselect.errors import InputError
 from coreselect.pool import as_vector, check_dtype
 
-
 #: Largest oracle value: the methods sum n of them (and their squares), which must stay finite.
 MAX_VALUE = 1e150
 

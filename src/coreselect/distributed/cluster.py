@@ -10,7 +10,6 @@ from typing import Any
 
 from coreselect.errors import InputError
 
-
 #: Below this a Dask worker cannot even start its interpreter and libraries (it would be restarted forever).
 MIN_WORKER_MEMORY = 256 * 2**20
 

@@ -6,6 +6,15 @@ from coreselect.geometry.kmeans import kmeans, snap_to_cells
 from coreselect.geometry.neighbors import knn, nearest, recall
 
 __all__ = [
-    "block_rows", "row_blocks", "normalize_rows", "pairwise_blocks", "sq_dists", "sq_norms",
-    "kmeans", "snap_to_cells", "knn", "nearest", "recall",
+    "block_rows",
+    "kmeans",
+    "knn",
+    "nearest",
+    "normalize_rows",
+    "pairwise_blocks",
+    "recall",
+    "row_blocks",
+    "snap_to_cells",
+    "sq_dists",
+    "sq_norms",
 ]

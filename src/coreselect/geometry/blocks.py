@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 #: Bytes one temporary block may take (override with the CORESELECT_BLOCK_BYTES environment variable).
-DEFAULT_BLOCK_BYTES = int(os.environ.get("CORESELECT_BLOCK_BYTES", 64 * 2**20))
+DEFAULT_BLOCK_BYTES = int(os.environ.get("CORESELECT_BLOCK_BYTES", str(64 * 2**20)))
 
 
 def block_rows(cols: int, itemsize: int = 4, budget: int | None = None) -> int:

@@ -19,6 +19,7 @@ from coreselect.registry import MethodBase, register
 from coreselect.signals import HIGHER_IS_HARDER
 from coreselect.subset import Subset
 
+
 def hardness(values: np.ndarray, higher_is_harder: bool) -> np.ndarray:
     return values if higher_is_harder else -values
 

@@ -131,8 +131,8 @@ def run(config: BenchConfig, store: ResultStore) -> None:
                         rows = np.concatenate([warm.rows, kcenter_greedy(warm.h, k - warm.rows.size, rng,
                                                                          initial=warm.rows)])
                     else:
-                        def fn(idx: np.ndarray, kind: str = variant) -> np.ndarray:
-                            return oracle_values(warm.h[idx], y[idx], warm.weight, warm.bias, kind)
+                        def fn(idx: np.ndarray, kind: str = variant, w: Warm = warm) -> np.ndarray:
+                            return oracle_values(w.h[idx], y[idx], w.weight, w.bias, kind)
 
                         oracle = Oracle(fn, n)
                         proxy = build_proxy(warm.h, oracle, int(WARM_FRACTION * k), 2, rng)
