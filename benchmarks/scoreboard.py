@@ -208,6 +208,9 @@ def main() -> None:
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--methods", help="comma-separated method labels to show (default: every one)")
+    parser.add_argument("--runs", type=Path,
+                        help="the markdown file that says how the sources were run (commands, code, machine, "
+                             "dates, load); linked from the scoreboard")
     args = parser.parse_args()
     methods = None if args.methods is None else {m.strip() for m in args.methods.split(",") if m.strip()}
     records = load(args.results, methods)
@@ -215,7 +218,9 @@ def main() -> None:
     lines = ["# Scoreboard: one-shot selection against random", "",
              (f"Sources: {', '.join(p.name for p in args.results)}. Command: `python benchmarks/scoreboard.py "
              f"{' '.join(p.name for p in args.results)} --out {args.out.name}"
-             f"{'' if args.methods is None else f' --methods {args.methods}'}`."), "",
+             f"{'' if args.methods is None else f' --methods {args.methods}'}"
+             f"{'' if args.runs is None else f' --runs {args.runs.name}'}`."
+             f"{'' if args.runs is None else f' How they were run (commands, code, machine, dates, load): [{args.runs.name}]({args.runs.name}).'}"), "",
              *markdown(board, timings(records)), *PAPERS]
     args.out.write_text("\n".join(lines))
     plot(board, args.out.with_suffix(".png"))
