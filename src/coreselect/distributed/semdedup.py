@@ -6,8 +6,9 @@ each O(n) step done per chunk, and the clusters as parallel tasks.
 2. Every row's cluster: an exact assignment per chunk (:func:`~coreselect.geometry.neighbors.nearest`,
    decided in float64), gathered as n cluster numbers.
 3. The clusters are packed, in order, into groups of about :data:`GROUP_ROWS` rows; a task gathers its
-   group's rows and computes M cluster by cluster (:meth:`SemDeDup.scores`, whose per-cluster order and
-   random stream depend on the cluster alone).
+   group's rows as stored, scales them to unit norm (only those rows: normalising whole chunks here would
+   repeat the work once per group) and computes M cluster by cluster (:meth:`SemDeDup.scores`, whose
+   per-cluster order and random stream depend on the cluster alone).
 4. The client keeps the rows by M (:meth:`SemDeDup.keep_rows`).
 
 The same seed gives the single-machine subset, on any number of workers and any chunking. A worker holds
@@ -37,9 +38,9 @@ def _labels_block(block: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return nearest(block, centers)[0]
 
 
-def _group_scores(method: SemDeDup, u: np.ndarray, labels: np.ndarray, centers: np.ndarray,
+def _group_scores(method: SemDeDup, rows: np.ndarray, labels: np.ndarray, centers: np.ndarray,
                   seed: int) -> np.ndarray:
-    return method.scores(np.ascontiguousarray(u, dtype=np.float32), labels, centers, seed)
+    return method.scores(np.ascontiguousarray(normalize_rows(rows), dtype=np.float32), labels, centers, seed)
 
 
 def groups(labels: np.ndarray, size: int) -> list[np.ndarray]:
@@ -66,7 +67,7 @@ def select(method: SemDeDup, x: da.Array, pool: Pool, budget: Budget, rng: np.ra
     labels = u.map_blocks(_labels_block, centers, drop_axis=1, dtype=np.int64).compute()
     seed = int(rng.integers(2**63 - 1))
     parts = groups(labels, GROUP_ROWS)
-    tasks = [dask.delayed(_group_scores, pure=True)(method, u[rows], labels[rows], centers, seed) for rows in parts]
+    tasks = [dask.delayed(_group_scores, pure=True)(method, x[rows], labels[rows], centers, seed) for rows in parts]
     m = np.empty(n)
     for rows, scores in zip(parts, dask.compute(*tasks)):
         m[rows] = scores
