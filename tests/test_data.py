@@ -123,6 +123,46 @@ def test_mnist_layout_from_root(tmp_path, monkeypatch):
     assert load_dataset("mnist").n_test == 5
 
 
+def write_idx_folder(d: Path, n_train: int, n_test: int) -> Path:
+    """A folder in the MNIST idx layout: random 28×28 images, labels 1..3 (gzipped label files)."""
+    rng = np.random.default_rng(1)
+    d.mkdir()
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(d / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 3 + 1).astype(np.uint8), True)
+    return d
+
+
+def test_user_idx_folder(tmp_path):
+    """A folder in the MNIST idx layout is a dataset by its path (KMNIST and other MNIST-like sets)."""
+    d = write_idx_folder(tmp_path / "kmnist-like", 30, 8)
+    ds = load_dataset(str(d))
+    assert ds.name == "kmnist-like" and ds.image_shape == (1, 28, 28) and ds.x_train.max() <= 1.0
+    assert (ds.n_train, ds.n_test, ds.num_classes) == (30, 8, 4)  # labels 1..3 are kept: nearly dense
+    with pytest.raises(InputError, match="takes none"):
+        load_dataset(str(d), test_fraction=0.5)
+    (d / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(InputError, match="t10k-images-idx3-ubyte"):
+        load_dataset(str(d))
+
+
+def test_bench_takes_an_idx_folder(tmp_path):
+    pytest.importorskip("torch")
+    from coreselect.bench import BenchConfig, ResultStore
+    from coreselect.bench.runner import run_bench
+
+    d = write_idx_folder(tmp_path / "kmnist-like", 60, 12)
+    out = tmp_path / "out"
+    run_bench(BenchConfig(dataset=str(d), protocol="oneshot", out=out, methods=("uniform",), fractions=(0.5,),
+                          seeds=1, epochs=1, model="mlp", device="cpu", options={"proxy_epochs": "1"}))
+    records = [r for r in ResultStore(out).records() if r["key"].get("method") == "uniform"]
+    assert len(records) == 1 and 0.0 <= records[0]["metrics"]["test_accuracy"] <= 1.0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="MNIST idx layout"):
+        run_bench(BenchConfig(dataset=str(empty), protocol="oneshot", out=out, methods=("uniform",)))
+
+
 def test_idx_label_count_mismatch(tmp_path):
     d = tmp_path / "mnist"
     d.mkdir()

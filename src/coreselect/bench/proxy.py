@@ -11,7 +11,7 @@ fashion-mnist   cnn      10      0.05   SmallCNN; 92.9% after 5 full-set epochs
 digits          mlp      30      0.05   8×8 images, 1,437 training rows: an MLP suffices
 a9a             mlp      10      0.05   123 binary features, 32,561 rows
 four-moons      mlp      30      0.05   2-D toy, 4 classes
-other (.npz)    cnn/mlp  10      0.05   cnn for square 28×28 (or larger) images, else mlp
+other (files)   cnn/mlp  10      0.05   cnn for square 28×28 (or larger) images, else mlp
 ==============  =======  ======  =====  ===============================================
 
 The proxy is trained on the whole (transformed) training set with a

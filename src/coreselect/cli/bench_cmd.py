@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coreselect.cli.common import nonempty_path, parse_assignments, parse_fractions
+from coreselect.cli.common import DATASET_HELP, nonempty_path, parse_assignments, parse_fractions
 from coreselect.errors import InputError
 
 DEFAULT_FRACTIONS = "0.05,0.1,0.2"
@@ -28,7 +28,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark protocol (resumable)", description=__doc__)
-    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, digits, a9a, four-moons, or an .npz with x, y")
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--protocol", default="oneshot", help="protocol module (default: oneshot)")
     p.add_argument("--methods", default="",
                    help="comma-separated method specs: name or name:key=value:key=value (e.g. prune:signal=aum); "

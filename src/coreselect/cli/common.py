@@ -14,6 +14,10 @@ from coreselect.budget import Allocation
 from coreselect.errors import InputError
 from coreselect.files import check_output
 
+#: What ``--dataset`` of ``bench`` and ``score`` takes (:func:`coreselect.data.load_dataset`).
+DATASET_HELP = ("mnist, fashion-mnist, digits, a9a, four-moons, a path to an .npz with x, y, or a folder of "
+                "MNIST-layout idx files")
+
 
 def nonempty_path(text: str) -> str:
     """An argparse ``type`` for file and directory options: an empty string names nothing, and would

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from coreselect.checks import check_seed
-from coreselect.cli.common import check_output_path, nonempty_path, parse_assignments
+from coreselect.cli.common import DATASET_HELP, check_output_path, nonempty_path, parse_assignments
 from coreselect.errors import InputError
 
 #: ``--option`` keys score accepts (the proxy's training and the data transforms).
@@ -24,7 +24,7 @@ OPTIONS = ("lr", "batch_size", "augment", "el2n_epochs", "feature_epoch", "noise
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="train a proxy and write its signals and features", description=__doc__)
-    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, digits, a9a, four-moons, or an .npz with x, y")
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--epochs", type=int, help="proxy epochs (default: per dataset)")
     p.add_argument("--model", help="mlp, cnn or resnet18 (default: per dataset)")
     p.add_argument("--seed", type=int, default=0)

@@ -16,7 +16,7 @@ from coreselect.data.libsvm import load_libsvm
 from coreselect.data.root import dataset_dir, find_file
 from coreselect.data.split import split_indices
 from coreselect.data.synthetic import digits, four_moons_dataset
-from coreselect.data.userdata import load_npz_dataset
+from coreselect.data.userdata import encode_labels, load_npz_dataset
 from coreselect.errors import InputError
 
 DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "digits", "a9a", "gas-sensor", "four-moons")
@@ -24,8 +24,19 @@ _ALIASES = {"fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist", "gas": "
 A9A_FEATURES = 123
 
 
-def _idx_images(name: str, folder: str, root: str | Path | None) -> Dataset:
-    directory = dataset_dir(name, folder, ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"), root)
+#: Files that mark a folder in the MNIST idx layout (MNIST, Fashion-MNIST, KMNIST, …).
+IDX_MARKERS = ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")
+
+
+def is_idx_folder(path: Path) -> bool:
+    """Whether `path` is a folder holding MNIST-layout idx files (``train-images-idx3-ubyte[.gz]`` …)."""
+    return path.is_dir() and any((path / m).is_file() for m in IDX_MARKERS)
+
+
+def read_idx_folder(name: str, directory: Path, classes: int | None = None) -> Dataset:
+    """The four idx files of the MNIST layout in `directory` (``train``/``t10k`` images and labels,
+    gzipped or not), images scaled to [0, 1]. Labels must be ``0..classes-1`` when `classes` is given,
+    else they are encoded as a user's ``.npz`` labels are."""
     splits = []
     for prefix in ("train", "t10k"):
         images, labels = read_idx_pair(
@@ -38,9 +49,15 @@ def _idx_images(name: str, folder: str, root: str | Path | None) -> Dataset:
     (x_train, y_train, shape), (x_test, y_test, test_shape) = splits
     if shape != test_shape:
         raise InputError(f"{name}: train images are {shape} but test images are {test_shape}")
-    if max(y_train.max(), y_test.max()) > 9:
-        raise InputError(f"{name}: labels must be 0..9, found {max(y_train.max(), y_test.max())}")
-    return Dataset(name, x_train, y_train, x_test, y_test, "classification", 10, (1, *shape))
+    if classes is None:
+        y_train, y_test, classes = encode_labels(y_train, y_test, name)
+    elif max(y_train.max(), y_test.max()) >= classes:
+        raise InputError(f"{name}: labels must be 0..{classes - 1}, found {max(y_train.max(), y_test.max())}")
+    return Dataset(name, x_train, y_train, x_test, y_test, "classification", classes, (1, *shape))
+
+
+def _idx_images(name: str, folder: str, root: str | Path | None) -> Dataset:
+    return read_idx_folder(name, dataset_dir(name, folder, IDX_MARKERS, root), classes=10)
 
 
 def _mnist(root: str | Path | None, seed: int) -> Dataset:
@@ -101,7 +118,9 @@ def _check_options(name: str, loader: Callable[..., Any], kw: dict[str, Any]) ->
 
 
 def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **kw: Any) -> Dataset:
-    """Load a dataset by name (see `DATASETS`) or from a path to an ``.npz`` file.
+    """Load a dataset by name (see `DATASETS`), from a path to an ``.npz`` file, or from a folder in the
+    MNIST idx layout (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]`` and the
+    ``t10k-`` pair, as KMNIST and other MNIST-like sets ship).
 
     `root` is the directory holding the dataset folders (default: ``$CORESELECT_DATA``, else
     ``../shared/data`` relative to the working directory); `seed` drives any train/test split.
@@ -114,6 +133,10 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **kw:
         _check_options(key, _LOADERS[key], kw)
         return _LOADERS[key](root, seed, **kw)
     path = Path(text).expanduser()
+    if is_idx_folder(path):
+        if kw:
+            raise InputError(f"{text}: unknown option(s) {', '.join(sorted(kw))}; an idx folder takes none")
+        return read_idx_folder(path.resolve().name, path)
     if text.lower().endswith(".npz") or "/" in text or "\\" in text or path.exists():
         if not text.lower().endswith(".npz"):
             raise InputError(f"{text}: a dataset file must be an .npz with arrays 'x' and 'y'")
@@ -121,5 +144,5 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **kw:
         return load_npz_dataset(path, seed=seed, **kw)
     raise InputError(
         f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} "
-        f"(or a path to an .npz file with arrays 'x' and 'y')"
+        f"(or a path to an .npz file with arrays 'x' and 'y', or a folder in the MNIST idx layout)"
     )
