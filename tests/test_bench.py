@@ -276,3 +276,12 @@ def test_a_one_class_dataset_is_refused_before_any_training(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "has 1 class; a classification benchmark needs at least two" in captured.err
     assert "training" not in captured.err + captured.out and not (tmp_path / "out").exists()
+
+
+def test_dataset_aliases_load_dataset_takes_are_taken():
+    from coreselect.bench.runner import check_dataset_name
+
+    for name in ("FMNIST", "fashion_mnist", "gas"):
+        check_dataset_name(name)  # raises InputError for an unknown name
+    with pytest.raises(InputError, match="unknown dataset"):
+        check_dataset_name("fmnist2")

@@ -42,7 +42,7 @@ def check_dataset_name(name: str) -> None:
     """A known dataset name, an existing ``.npz`` file or a folder in the MNIST idx layout; the data
     themselves are read by the protocol."""
     from coreselect.data import DATASETS
-    from coreselect.data.registry import is_idx_folder
+    from coreselect.data.registry import dataset_key, is_idx_folder
 
     text = name.strip()
     if is_idx_folder(Path(text).expanduser()):
@@ -51,7 +51,7 @@ def check_dataset_name(name: str) -> None:
         if not Path(text).expanduser().is_file():
             raise InputError(f"dataset file not found: {text}")
         return
-    if text.lower().replace("_", "-") not in DATASETS:
+    if dataset_key(text) not in DATASETS:
         raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or a path to an .npz with x, y, or a folder in the MNIST idx layout)")
 
 

@@ -117,6 +117,13 @@ def _check_options(name: str, loader: Callable[..., Any], kw: dict[str, Any]) ->
         raise InputError(f"{name}: unknown option(s) {', '.join(unknown)}; accepted: {allowed}")
 
 
+def dataset_key(name: str) -> str:
+    """`name` as a key of the known datasets: lower case, ``_`` as ``-``, aliases (``fmnist``, ``gas``)
+    resolved; other text comes back in the same form and is no key."""
+    text = str(name).strip().lower().replace("_", "-")
+    return _ALIASES.get(text, text)
+
+
 def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **kw: Any) -> Dataset:
     """Load a dataset by name (see `DATASETS`), from a path to an ``.npz`` file, or from a folder in the
     MNIST idx layout (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]`` and the
@@ -128,7 +135,7 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **kw:
     ``n_test``, ``noise``; ``.npz`` files ``test_fraction``, ``task``.
     """
     text = str(name).strip()
-    key = _ALIASES.get(text.lower().replace("_", "-"), text.lower().replace("_", "-"))
+    key = dataset_key(text)
     if key in _LOADERS:
         _check_options(key, _LOADERS[key], kw)
         return _LOADERS[key](root, seed, **kw)
