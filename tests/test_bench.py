@@ -10,14 +10,14 @@ import pytest
 
 pytest.importorskip("torch")
 
-from coreselect.bench import BenchConfig, ResultStore  # noqa: E402
-from coreselect.bench import datasets as bd  # noqa: E402
-from coreselect.bench.protocols import oneshot  # noqa: E402
-from coreselect.bench.report import write_report  # noqa: E402
-from coreselect.bench.runner import known_protocols, run_bench  # noqa: E402
-from coreselect.cli.main import main  # noqa: E402
-from coreselect.data import load_dataset  # noqa: E402
-from coreselect.errors import InputError  # noqa: E402
+from coreselect.bench import BenchConfig, ResultStore
+from coreselect.bench import datasets as bd
+from coreselect.bench.protocols import oneshot
+from coreselect.bench.report import write_report
+from coreselect.bench.runner import known_protocols, run_bench
+from coreselect.cli.main import main
+from coreselect.data import load_dataset
+from coreselect.errors import InputError
 
 
 def _config(out: Path, **kw) -> BenchConfig:
