@@ -52,10 +52,6 @@ def accuracy(x_train, y_train, x_test, y_test, weights=None) -> float:
     return float(model.score(x_test, y_test))
 
 
-def load() -> float:
-    return float(open("/proc/loadavg").read().split()[0])
-
-
 def fmt(values: list[float], digits: int) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
@@ -67,7 +63,7 @@ def main() -> None:
     parser.add_argument("--name", default="reweight-a9a.md", help="results file under benchmarks/results")
     args = parser.parse_args()
     fractions = [float(f) for f in args.fractions.split(",")]
-    start, load_start = datetime.datetime.now(datetime.timezone.utc), load()
+    start, load_start = datetime.datetime.now(datetime.timezone.utc), os.getloadavg()[0]
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                             check=False, cwd=Path(__file__).parent).stdout.strip()
     data = load_dataset("a9a")
@@ -101,7 +97,7 @@ def main() -> None:
         (f"Command: `python benchmarks/reweight_a9a.py --seeds {args.seeds} --fractions {args.fractions}`; "
          f"commit {commit}.  "),
         (f"Machine: {describe()}; one thread. Date: {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC. "
-         f"1-min load average {load_start:.2f} at start, {load():.2f} at end."),
+         f"1-min load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end."),
         "",
         (f"a9a: {data.y_train.size:,} training rows (123 binary features), {data.y_test.size:,} test rows. Per seed "
          f"{FLIP:.0%} of the training labels are flipped at random and {TRUSTED} random rows are verified (true "

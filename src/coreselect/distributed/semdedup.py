@@ -40,7 +40,7 @@ def _labels_block(block: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 def _group_scores(method: SemDeDup, rows: np.ndarray, labels: np.ndarray, centers: np.ndarray,
                   seed: int) -> np.ndarray:
-    return method.scores(np.ascontiguousarray(normalize_rows(rows), dtype=np.float32), labels, centers, seed)
+    return method.scores(normalize_rows(rows), labels, centers, seed)
 
 
 def groups(labels: np.ndarray, size: int) -> list[np.ndarray]:
