@@ -22,6 +22,10 @@
 # rows). Protocol defaults kept: 1 feature-model epoch, 100 C-ERM epochs on the coreset, 20
 # Meta-Weight-Net epochs on it, batch-sum weight normalisation, same-class broadcast with k = 1.
 #
+# `imbalance-balanced-meta` (not in the default list): the long tail with Meta-Weight-Net's own long-tail
+# meta set, a balanced trusted split of TRAIN_SIZE / 100 rows (ten per class) instead of the proportional
+# one, whose meta loss is as long-tailed as the training set.
+#
 # `sweep` (not in the default list) checks those defaults together: the CW-ERM arm under 40% symmetric
 # noise with the uniform coreset (the one that holds noise to learn from), normalisation (batch, none)
 # × meta epochs (20, 100), and label-agnostic broadcast at the defaults; its records join the
@@ -31,8 +35,8 @@
 # 85 s; CW-ERM ≈ 200 s (≈ 70 s meta-training); W-ERM ≈ 620 s; the oracle ≈ 135 s. Per condition (3 seeds,
 # both coresets): ≈ 75 min; in total ≈ 5 h.
 #
-#   benchmarks/reweight_fashion.sh [CONDITION ...]   (clean symmetric uniform-mix imbalance sweep; default
-#                                                    all but sweep)
+#   benchmarks/reweight_fashion.sh [CONDITION ...]   (clean symmetric uniform-mix imbalance sweep
+#                                                    imbalance-balanced-meta; default the first four)
 #
 # Environment: OUT (default bench-out/reweight-fashion-mnist), SEEDS (3), TRAIN_SIZE (10000), EPOCHS
 # (10); smaller values for a quick check of the commands. One torch thread (CORESELECT_NUM_THREADS=1,
@@ -46,7 +50,8 @@ export CORESELECT_NUM_THREADS=1 OMP_NUM_THREADS=1
 ALL=(clean symmetric uniform-mix imbalance)
 [ $# -gt 0 ] && CONDITIONS=("$@") || CONDITIONS=("${ALL[@]}")
 for name in "${CONDITIONS[@]}"; do
-  [[ " ${ALL[*]} sweep " == *" $name "* ]] || { echo "unknown condition $name; choose among ${ALL[*]} sweep" >&2; exit 2; }
+  [[ " ${ALL[*]} sweep imbalance-balanced-meta " == *" $name "* ]] ||
+    { echo "unknown condition $name; choose among ${ALL[*]} sweep imbalance-balanced-meta" >&2; exit 2; }
 done
 OUT=${OUT:-bench-out/reweight-fashion-mnist}
 SEEDS=${SEEDS:-3}
@@ -55,8 +60,9 @@ EPOCHS=${EPOCHS:-10}
 mkdir -p "$OUT"
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 COMMON=(--dataset fashion-mnist --protocol reweight --model cnn --epochs "$EPOCHS" --device cpu --seeds "$SEEDS"
-        --no-report --option width=16 --option train_size="$TRAIN_SIZE" --option trusted=$((TRAIN_SIZE / 10))
-        --option coreset=0.05)
+        --no-report --option width=16 --option train_size="$TRAIN_SIZE" --option coreset=0.05)
+# the trusted meta set: TRAIN_SIZE / 10 rows, class-stratified (imbalance-balanced-meta: its own)
+TRUSTED=(--option trusted=$((TRAIN_SIZE / 10)))
 MODERATE=(--methods moderate:per_class=true)
 UNIFORM=(--methods uniform:stratified=true --option arms=cerm,cwerm)
 
@@ -69,8 +75,8 @@ run_condition() {
   local name=$1
   shift
   stamp "$name start"
-  coreselect bench "${COMMON[@]}" "${MODERATE[@]}" "$@" --out "$OUT/$name"
-  coreselect bench "${COMMON[@]}" "${UNIFORM[@]}" "$@" --out "$OUT/$name"
+  coreselect bench "${COMMON[@]}" "${TRUSTED[@]}" "${MODERATE[@]}" "$@" --out "$OUT/$name"
+  coreselect bench "${COMMON[@]}" "${TRUSTED[@]}" "${UNIFORM[@]}" "$@" --out "$OUT/$name"
   stamp "$name end"
 }
 
@@ -80,9 +86,13 @@ for name in "${CONDITIONS[@]}"; do
     symmetric) run_condition symmetric --option noise=0.4 ;;
     uniform-mix) run_condition uniform-mix --option noise=0.4 --option noise_kind=uniform_mix ;;
     imbalance) run_condition imbalance --option imbalance=50 --option allocation=balanced ;;
+    imbalance-balanced-meta)
+      TRUSTED=(--option trusted=$((TRAIN_SIZE / 100)) --option trusted_allocation=balanced)
+      run_condition imbalance-balanced-meta --option imbalance=50 --option allocation=balanced
+      TRUSTED=(--option trusted=$((TRAIN_SIZE / 10))) ;;
     sweep)
       stamp "sweep start"
-      SWEEP=("${COMMON[@]}" --methods uniform:stratified=true --option arms=cwerm --option noise=0.4 --out "$OUT/symmetric")
+      SWEEP=("${COMMON[@]}" "${TRUSTED[@]}" --methods uniform:stratified=true --option arms=cwerm --option noise=0.4 --out "$OUT/symmetric")
       for NORMALIZE in batch none; do
         for META_EPOCHS in 20 100; do
           coreselect bench "${SWEEP[@]}" --option normalize=$NORMALIZE --option meta_epochs=$META_EPOCHS
@@ -100,7 +110,7 @@ from pathlib import Path
 import numpy as np
 
 CONDITIONS = {"clean": "clean", "symmetric": "symmetric 40%", "uniform-mix": "uniform_mix 40%",
-              "imbalance": "imbalance 50"}
+              "imbalance": "imbalance 50", "imbalance-balanced-meta": "imbalance 50, balanced trusted set"}
 # key fields whose value, when not this default, is named in the arm's row
 DEFAULTS = {"meta_set": "trusted", "normalize": "batch", "meta_epochs": 20, "same_class": True, "k": 1}
 rows = defaultdict(lambda: defaultdict(list))

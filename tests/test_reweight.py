@@ -538,6 +538,26 @@ def test_trusted_split_is_stratified_by_the_true_labels_and_clean():
     assert np.array_equal(clean.y_train[rows], truth[rows]) and not clean.noisy[rows].any()
     outside = np.setdiff1d(np.arange(1000), rows)
     assert np.array_equal(clean.y_train[outside], y[outside]) and np.array_equal(clean.noisy[outside], (y != truth)[outside])
+    _, balanced = trusted_split(data, truth, 90, np.random.default_rng(0), "balanced")
+    assert np.bincount(truth[balanced]).tolist() == [30, 30, 30]
+
+
+def test_reweight_protocol_balanced_trusted_set_is_named_in_the_key(tmp_path):
+    from coreselect.bench import BenchConfig
+    from coreselect.bench.runner import run_bench
+
+    def records(options):
+        out = tmp_path / str(len(options))
+        run_bench(BenchConfig(
+            dataset="digits", protocol="reweight", out=out, methods=("uniform",), seeds=1, epochs=1, model="mlp",
+            device="cpu", options={"arms": "erm", "trusted": "100", "imbalance": "5", **options},
+        ))
+        return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+    (default,) = records({})
+    (balanced,) = records({"trusted_allocation": "balanced"})
+    assert "trusted_allocation" not in default["key"]
+    assert balanced["key"]["trusted_allocation"] == "balanced"
 
 
 @pytest.mark.parametrize(
@@ -549,6 +569,8 @@ def test_trusted_split_is_stratified_by_the_true_labels_and_clean():
         (("moderate",), {"same_class": "maybe"}, "same_class"),
         (("moderate",), {"normalize": "sum"}, "normalize"),
         (("moderate",), {"trusted": "-1"}, "trusted"),
+        (("moderate",), {"trusted_allocation": "equal"}, "trusted_allocation='equal'"),
+        (("moderate",), {"trusted": "0", "trusted_allocation": "balanced"}, "needs a trusted set"),
         (("moderate",), {"clean_meta": "true"}, "no option clean_meta"),
         (("moderate", "uniform"), {}, "one --methods"),
         (("moderate",), {"bogus": "1"}, "no option bogus"),

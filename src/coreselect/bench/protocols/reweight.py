@@ -27,9 +27,12 @@ Per seed ``s`` (data prepared by :mod:`coreselect.bench.datasets`, so ``noise=``
 Meta set. By default (``trusted=1000``) a class-stratified split of the training set, drawn by its true
 labels (seeded by the data seed and the seed), is *trusted*: its labels are the true ones for every arm
 (as if verified by hand) and it is the meta set of cwerm and werm, as in Meta-Weight-Net's official code
-(1,000 clean examples held out). ``trusted=0``: no trusted set; the meta set is then a class-stratified
-split (``meta_fraction`` of each class) of the coreset (cwerm) or the training set (werm) with its
-observed, possibly noisy labels, and the key and the table say ``meta_set: no trusted set``.
+(1,000 clean examples held out). The split is proportional to the classes;
+``trusted_allocation=balanced`` splits it equally (water-filling where a class is smaller than its
+share), the meta set of Meta-Weight-Net's long-tail experiments (ten per class). ``trusted=0``: no
+trusted set; the meta set is then a class-stratified split (``meta_fraction`` of each class) of the
+coreset (cwerm) or the training set (werm) with its observed, possibly noisy labels, and the key and the
+table say ``meta_set: no trusted set``.
 
 Every arm also records ``total`` (its wall time, the feature model included for cerm/cwerm). Metrics:
 ``test_accuracy`` after the final epoch; with label noise, ``noisy_fraction`` of the coreset and
@@ -77,6 +80,8 @@ OPTIONS: dict[str, str] = {
     "coreset_epochs": "epochs of C-ERM on the coreset (default 100)",
     "meta_epochs": "epochs of Meta-Weight-Net on the coreset (default 20)",
     "trusted": "rows of a clean, class-stratified trusted split: the meta set (default 1000; 0 = no trusted set)",
+    "trusted_allocation": "trusted rows over classes: proportional (default) or balanced (Meta-Weight-Net's "
+                          "long-tail setting: e.g. trusted=100, ten per class)",
     "normalize": "Meta-Weight-Net weights divided by their batch sum (batch, default) or not (none)",
     "feature_epochs": "epochs of the feature model on the whole set (default 1; 0 = standardised inputs)",
     "meta_fraction": "with trusted=0: share of every class in the meta split (default 0.1)",
@@ -117,6 +122,7 @@ class Settings:
     meta_fraction: float
     vnet_lr: float
     trusted: int
+    trusted_allocation: str
     normalize: str
     k: int
     same_class: bool
@@ -138,8 +144,10 @@ class Settings:
         if unknown or not arms or len(set(arms)) != len(arms):
             raise InputError(f"--option arms: choose distinct arms among {', '.join(ARMS)}, got {o.get('arms')!r}")
         allocation = o.get("allocation", "proportional")
-        if allocation not in ALLOCATIONS:
-            raise InputError(f"--option allocation={allocation!r}: choose one of {', '.join(ALLOCATIONS)}")
+        trusted_allocation = o.get("trusted_allocation", "proportional")
+        for name, value in (("allocation", allocation), ("trusted_allocation", trusted_allocation)):
+            if value not in ALLOCATIONS:
+                raise InputError(f"--option {name}={value!r}: choose one of {', '.join(ALLOCATIONS)}")
         coreset = option_number(o, "coreset", float, 0.01, 0.0, 1.0)
         if coreset <= 0:
             raise InputError("--option coreset must be > 0")
@@ -153,12 +161,15 @@ class Settings:
         lr = option_number(o, "lr", float, None, 0.0)
         if vnet_lr <= 0 or (lr is not None and lr <= 0):
             raise InputError("--option lr and vnet_lr must be > 0")
+        trusted = option_number(o, "trusted", int, 1000, 0)
+        if not trusted and "trusted_allocation" in o:
+            raise InputError("--option trusted_allocation needs a trusted set (trusted > 0)")
         return cls(
             transforms=datasets.Transforms.from_options(o), selector=specs[0], arms=arms, coreset=coreset,
             allocation=allocation, coreset_epochs=option_number(o, "coreset_epochs", int, 100, 1),
             meta_epochs=option_number(o, "meta_epochs", int, 20, 1),
             feature_epochs=option_number(o, "feature_epochs", int, 1, 0), meta_fraction=meta_fraction,
-            vnet_lr=vnet_lr, trusted=option_number(o, "trusted", int, 1000, 0), normalize=normalize,
+            vnet_lr=vnet_lr, trusted=trusted, trusted_allocation=trusted_allocation, normalize=normalize,
             k=option_number(o, "k", int, 1, 1), same_class=_flag(o, "same_class", True), lr=lr,
             batch_size=option_number(o, "batch_size", int, None, 1),
             width=option_number(o, "width", int, low=0, above=True),
@@ -189,14 +200,15 @@ def _ratio(weights: np.ndarray, noisy: np.ndarray, leave_out: np.ndarray | None 
     return float(weights[noisy].mean() / weights[~noisy].mean())
 
 
-def trusted_split(data: datasets.BenchData, true_labels: np.ndarray, size: int,
-                  rng: np.random.Generator) -> tuple[datasets.BenchData, np.ndarray]:
-    """`data` with a class-stratified (by the true labels, proportional) random split of `size` rows
-    given their true labels (no longer noisy), and those rows, sorted."""
+def trusted_split(data: datasets.BenchData, true_labels: np.ndarray, size: int, rng: np.random.Generator,
+                  allocation: str = "proportional") -> tuple[datasets.BenchData, np.ndarray]:
+    """`data` with a class-stratified (by the true labels; `allocation` proportional or balanced) random
+    split of `size` rows given their true labels (no longer noisy), and those rows, sorted."""
     if size >= data.n:
         raise InputError(f"--option trusted={size}: must be below the {data.n} training rows")
     classes, counts = np.unique(true_labels, return_counts=True)
-    shares = Budget.from_request(data.n, size=size).split(dict(zip(classes.tolist(), counts.tolist())))
+    budget = Budget.from_request(data.n, size=size, allocation=allocation)
+    shares = budget.split(dict(zip(classes.tolist(), counts.tolist())))
     rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(true_labels == c), m, replace=False)
                                    for c, m in shares.items()])).astype(np.int64)
     y = data.y_train.copy()
@@ -216,12 +228,15 @@ class _Seed:
         if settings.trusted:
             true_labels = np.asarray(dataset.y_train)[data.rows].astype(np.int64)
             rng = np.random.default_rng([data.data_seed, seed, _TRUSTED])
-            data, self.trusted = trusted_split(data, true_labels, settings.trusted, rng)
+            data, self.trusted = trusted_split(data, true_labels, settings.trusted, rng,
+                                               settings.trusted_allocation)
         self.data = data
         self.common = {
             "protocol": "reweight", "dataset": data.name, "model": self.recipe.model, "epochs": self.recipe.epochs,
             "lr": self.recipe.lr, "batch_size": self.recipe.batch_size, "transform": data.transform,
             "data_seed": data.data_seed, "seed": seed, "trusted": settings.trusted,
+            # named only when balanced, so records made before the option keep their keys
+            **({"trusted_allocation": "balanced"} if settings.trusted_allocation == "balanced" else {}),
             **({"width": self.recipe.width} if self.recipe.width else {}),
         }
         self._features: tuple[np.ndarray, float] | None = None
