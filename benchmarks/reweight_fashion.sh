@@ -86,10 +86,9 @@ for name in "${CONDITIONS[@]}"; do
     symmetric) run_condition symmetric --option noise=0.4 ;;
     uniform-mix) run_condition uniform-mix --option noise=0.4 --option noise_kind=uniform_mix ;;
     imbalance) run_condition imbalance --option imbalance=50 --option allocation=balanced ;;
-    imbalance-balanced-meta)
-      TRUSTED=(--option trusted=$((TRAIN_SIZE / 100)) --option trusted_allocation=balanced)
-      run_condition imbalance-balanced-meta --option imbalance=50 --option allocation=balanced
-      TRUSTED=(--option trusted=$((TRAIN_SIZE / 10))) ;;
+    imbalance-balanced-meta)  # in a subshell: its trusted set does not outlive the condition
+      (TRUSTED=(--option trusted=$((TRAIN_SIZE / 100)) --option trusted_allocation=balanced)
+       run_condition imbalance-balanced-meta --option imbalance=50 --option allocation=balanced) ;;
     sweep)
       stamp "sweep start"
       SWEEP=("${COMMON[@]}" "${TRUSTED[@]}" --methods uniform:stratified=true --option arms=cwerm --option noise=0.4 --out "$OUT/symmetric")
