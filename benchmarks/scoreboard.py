@@ -27,7 +27,7 @@ import numpy as np
 
 #: Key fields that identify a setting (everything else but method, budget and seed must agree).
 SETTING = ("dataset", "model", "width", "protocol", "subset_budget", "subset_epochs", "epochs", "proxy_epochs", "transform",
-           "dedup")
+           "dedup", "subset_weights")
 RANDOM = "uniform"
 
 

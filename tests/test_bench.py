@@ -202,6 +202,7 @@ def test_methods_needing_missing_inputs_are_skipped_with_reason(tmp_path):
         (dict(options={"train_size": "100000"}), "train_size"),
         (dict(options={"subset_epochs": "3", "subset_budget": "epochs"}), "not both"),
         (dict(options={"subset_budget": "minutes"}), "subset_budget must be one of steps, epochs"),
+        (dict(options={"subset_weights": "equal"}), "subset_weights must be one of selected, uniform"),
         (dict(options={"feature_epoch": "3", "proxy_epochs": "2"}), "feature_epoch must be in [1, 2]"),
         (dict(options={"el2n_epochs": "9", "proxy_epochs": "2"}), "el2n_epochs must be in [1, 2]"),
         (dict(model="cnn"), "needs image input"),
@@ -255,6 +256,29 @@ def test_subset_budget_steps_trains_subsets_as_long_as_the_full_model(tmp_path):
         steps[budget] = (records["full"]["steps"], records["uniform"]["steps"])
     full = 3 * 12  # 1,437 rows in batches of 128: 12 steps per epoch
     assert steps["steps"] == (full, 3 * 12) and steps["epochs"] == (full, 3 * 2)  # 144 rows: 2 steps per epoch
+
+
+def test_subset_weights_uniform_trains_the_same_rows_with_unit_weights(tmp_path, monkeypatch):
+    """`subset_weights=uniform` keeps CRAIG's rows (same digest) but trains them with weight 1, under its own key,
+    on the cached proxy of the default run."""
+    seen: dict[str, np.ndarray] = {}
+    train = oneshot.train_subset
+
+    def recording(data, recipe, seed, rows=None, weights=None, epochs=None):
+        seen[mode] = np.asarray(weights)
+        return train(data, recipe, seed, rows, weights, epochs)
+
+    monkeypatch.setattr(oneshot, "train_subset", recording)
+    out = tmp_path / "b"
+    for mode in ("selected", "uniform"):
+        run_bench(_config(out, methods=("craig",), seeds=1, options={"train_size": "600", "proxy_epochs": "2",
+                                                                      "subset_weights": mode}))
+        if mode == "selected":
+            monkeypatch.setattr(oneshot, "train_proxy", lambda *a, **kw: pytest.fail("the proxy was trained twice"))
+    craig = [r for r in _records(out) if r["key"]["method"] == "craig"]
+    assert [r["key"].get("subset_weights") for r in craig] == [None, "uniform"]
+    assert craig[0]["subset_sha256"] == craig[1]["subset_sha256"]
+    assert seen["selected"].std() > 0 and np.array_equal(seen["uniform"], np.ones(60))
 
 
 def test_width_option_sets_the_cnn_channels_and_is_refused_for_other_models(tmp_path):

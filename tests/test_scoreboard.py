@@ -49,14 +49,17 @@ def test_tables_and_time_columns_from_results_lines(scoreboard, tmp_path):
     assert "| full data | 0.9000 ± 0.0000 |" in text
 
 
-def test_methods_filter_keeps_random_and_full_and_dedup_is_its_own_setting(scoreboard, tmp_path):
+def test_methods_filter_keeps_random_and_full_and_dedup_and_unit_weights_are_their_own_settings(scoreboard, tmp_path):
     lines = [_record(m, s, 0.7) for m in ("uniform", "boss", "ccs") for s in range(2)]
     lines += [_record("full", 0, 0.9, budget=1.0)]
     deduped = _record("uniform", 0, 0.75)
     deduped["key"]["dedup"] = 0.5
+    unit = _record("boss", 0, 0.6)
+    unit["key"]["subset_weights"] = "uniform"
     path = tmp_path / "results.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [*lines, deduped]))
+    path.write_text("\n".join(json.dumps(r) for r in [*lines, deduped, unit]))
     board = scoreboard.tables(scoreboard.load([path], {"boss"}))
-    plain, = (s for s in board if ("dedup", "0.5") not in s)
+    plain, = (s for s in board if len(s) == 4)  # dataset, model, protocol, subset_budget
     assert set(board[plain]) == {"uniform", "boss", "full"} and board[plain]["uniform"][0.1] == {0: 0.7, 1: 0.7}
-    assert any(("dedup", "0.5") in s for s in board)
+    assert board[plain]["boss"][0.1] == {0: 0.7, 1: 0.7}
+    assert any(("dedup", "0.5") in s for s in board) and any(("subset_weights", "uniform") in s for s in board)

@@ -36,6 +36,12 @@ defaults keeps a fraction F of the training set (on the proxy's features, seed `
 and every method then selects its budget, still counted in the whole set, among the rows it kept
 (:func:`coreselect.api.run_within`); the key records ``dedup``.
 
+**Subset weights** (``--option subset_weights``): ``selected`` (default) trains every subset model with
+the weights its method returned, normalised to mean 1 (the CRAIG official code's convention);
+``uniform`` gives every chosen row weight 1, an ablation that separates a weighted method's choice of
+rows from its weights (CRAIG's cluster-size weights reach 30–70 times the mean). The key records
+``subset_weights`` when it is ``uniform``; ``subset_sha256`` still hashes the method's own weights.
+
 Per-dataset defaults of model, epochs and learning rate are the table of :mod:`coreselect.bench.proxy`.
 
 Metrics: ``test_accuracy`` and ``final_train_loss`` (the subset model's weighted training loss in its
@@ -84,11 +90,14 @@ OPTIONS: dict[str, str] = {
     "subset_epochs": "a fixed number of subset-training epochs instead of subset_budget",
     "dedup": "SemDeDup first (defaults, the proxy's features) keeps this fraction of the training set; every "
              "method then selects among the rows it kept",
+    "subset_weights": "selected (default: train with the method's weights) or uniform (weight 1 on every chosen "
+                      "row: separates a weighted method's rows from its weights)",
     **RECIPE_OPTIONS,
     **datasets.DATA_OPTIONS,
 }
 
 SUBSET_BUDGETS = ("steps", "epochs")
+SUBSET_WEIGHTS = ("selected", "uniform")
 
 #: Inputs a method may need that this protocol never provides.
 _NOT_PROVIDED = {"targets": "regression targets", "oracle": "a loss oracle"}
@@ -117,6 +126,7 @@ class Settings:
     subset_budget: str = "steps"
     subset_epochs: int | None = None
     dedup: float | None = None
+    subset_weights: str = "selected"
 
     @classmethod
     def parse(cls, config: BenchConfig) -> Settings:
@@ -133,12 +143,16 @@ class Settings:
             subset_budget=o.get("subset_budget", "steps"),
             subset_epochs=option_number(o, "subset_epochs", int, low=0, above=True),
             dedup=option_number(o, "dedup", float, low=0, above=True),
+            subset_weights=o.get("subset_weights", "selected"),
         )
         if settings.dedup is not None and not settings.dedup < 1:
             raise InputError(f"--option dedup={settings.dedup}: the fraction SemDeDup keeps must be in (0, 1)")
         if settings.subset_budget not in SUBSET_BUDGETS:
             raise InputError(f"--option subset_budget must be one of {', '.join(SUBSET_BUDGETS)}, "
                              f"got {settings.subset_budget!r}")
+        if settings.subset_weights not in SUBSET_WEIGHTS:
+            raise InputError(f"--option subset_weights must be one of {', '.join(SUBSET_WEIGHTS)}, "
+                             f"got {settings.subset_weights!r}")
         if settings.subset_epochs is not None and "subset_budget" in o:
             raise InputError("give --option subset_epochs or subset_budget, not both")
         return settings
@@ -208,6 +222,7 @@ class _Seed:
             "data_seed": data.data_seed, "seed": seed,
             **({"width": self.recipe.width} if self.recipe.width else {}),
             **({"dedup": settings.dedup} if settings.dedup is not None else {}),
+            **({"subset_weights": settings.subset_weights} if settings.subset_weights != "selected" else {}),
         }
         self._proxy: ProxyRun | None = None
         self._pools: dict[str, Pool] = {}
@@ -221,7 +236,8 @@ class _Seed:
         if self._proxy is None:
             from coreselect.train import resolve_device
 
-            fields = {k: v for k, v in self.common.items() if k not in ("subset_budget", "protocol", "dedup")}
+            fields = {k: v for k, v in self.common.items()
+                      if k not in ("subset_budget", "protocol", "dedup", "subset_weights")}
             fields.update(proxy=asdict(self.proxy_recipe), el2n_epochs=self.settings.el2n_epochs,
                           feature_epoch=self.settings.feature_epoch, device=resolve_device(self.recipe.device).type,
                           signals=SIGNALS)
@@ -313,8 +329,8 @@ class _Seed:
             log.info("seed %d: %s at %s skipped: %s", self.seed, spec.label, budget, exc)
             return
         m = len(subset)
-        trained = train_subset(self.data, self.recipe, self.seed, subset.indices, subset.weights,
-                               self.subset_epochs(m))
+        weights = subset.weights if self.settings.subset_weights == "selected" else np.ones(m)
+        trained = train_subset(self.data, self.recipe, self.seed, subset.indices, weights, self.subset_epochs(m))
         metrics = {"test_accuracy": trained.accuracy, "final_train_loss": trained.train_loss}
         if self.data.noisy is not None:
             metrics["noisy_fraction"] = float(self.data.noisy[subset.indices].mean())
