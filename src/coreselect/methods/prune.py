@@ -38,9 +38,10 @@ class Prune(MethodBase):
     other signals need `higher_is_harder`. Unweighted (n/m). Time O(n log n), memory O(n).
 
     Paul et al. prune the easiest examples and keep most of the data. Kept to small fractions, the
-    hardest examples alone train far worse models than random ones (benchmarks/results/scoreboard.md:
-    Fashion-MNIST 0.18 against 0.61 at 1% and below random up to 30%; MNIST below at 1–5%, level or
-    above from 10%; the BOSS paper's Table 2 finds the same on CIFAR).
+    hardest examples alone train far worse models than random ones (benchmarks/results/scoreboard.md,
+    by EL2N, AUM or forgetting alike: Fashion-MNIST 0.14–0.18 against 0.61 at 1% and below random up to
+    20–30%; MNIST far below at 1–5%, level or above from 10%; the BOSS paper's Table 2 finds the same
+    with EL2N on CIFAR).
     """
 
     signal: str = "el2n"
