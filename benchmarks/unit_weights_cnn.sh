@@ -7,7 +7,7 @@
 # 10 epochs, the `steps` subset budget, 3 seeds), on Fashion-MNIST and MNIST at 1%, 10% and 30%, written to
 # the same directories (the cached proxies are reused).
 #
-#   benchmarks/unit_weights_cnn.sh [METHODS]   (default craig; resumable; one torch thread; run alone; ~15 min)
+#   benchmarks/unit_weights_cnn.sh [METHODS]   (default craig; resumable; one torch thread; run alone; ~17 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/oneshot_cnn_protocol.sh

@@ -47,3 +47,12 @@ def option_number(options: dict[str, str], key: str, kind: type, default: Any = 
         raise InputError(f"--option {key}={text!r}: must be {bound}" if math.isfinite(value)
                          else f"--option {key}={text!r}: must be finite")
     return value
+
+
+def option_choice(options: dict[str, str], key: str, choices: tuple[str, ...]) -> str:
+    """``--option key=value``, one of `choices` (the first when the option is absent); anything else is an
+    :class:`InputError` naming the option and the choices."""
+    value = options.get(key, choices[0])
+    if value not in choices:
+        raise InputError(f"--option {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value

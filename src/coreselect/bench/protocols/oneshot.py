@@ -61,7 +61,7 @@ import numpy as np
 
 from coreselect import api
 from coreselect.bench import datasets
-from coreselect.bench.config import BenchConfig, option_number
+from coreselect.bench.config import BenchConfig, option_choice, option_number
 from coreselect.bench.proxy import (
     RECIPE_OPTIONS,
     SIGNALS,
@@ -140,19 +140,13 @@ class Settings:
             proxy_epochs=option_number(o, "proxy_epochs", int, low=0, above=True),
             el2n_epochs=option_number(o, "el2n_epochs", int, low=0, above=True),
             feature_epoch=option_number(o, "feature_epoch", int, low=0, above=True),
-            subset_budget=o.get("subset_budget", "steps"),
+            subset_budget=option_choice(o, "subset_budget", SUBSET_BUDGETS),
             subset_epochs=option_number(o, "subset_epochs", int, low=0, above=True),
             dedup=option_number(o, "dedup", float, low=0, above=True),
-            subset_weights=o.get("subset_weights", "selected"),
+            subset_weights=option_choice(o, "subset_weights", SUBSET_WEIGHTS),
         )
         if settings.dedup is not None and not settings.dedup < 1:
             raise InputError(f"--option dedup={settings.dedup}: the fraction SemDeDup keeps must be in (0, 1)")
-        if settings.subset_budget not in SUBSET_BUDGETS:
-            raise InputError(f"--option subset_budget must be one of {', '.join(SUBSET_BUDGETS)}, "
-                             f"got {settings.subset_budget!r}")
-        if settings.subset_weights not in SUBSET_WEIGHTS:
-            raise InputError(f"--option subset_weights must be one of {', '.join(SUBSET_WEIGHTS)}, "
-                             f"got {settings.subset_weights!r}")
         if settings.subset_epochs is not None and "subset_budget" in o:
             raise InputError("give --option subset_epochs or subset_budget, not both")
         return settings
